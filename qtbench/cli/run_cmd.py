@@ -1,0 +1,103 @@
+"""``qtbench run``: one training run (base model, PL stage, evaluation, tracking)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from qtbench.errors import UserError
+
+EPILOG = """examples:
+  qtbench run --method mt --task dehaze                      # cpu scale, wheels photos (~4 min on 2 cores)
+  qtbench run --method mt --task dehaze --scale smoke        # seconds
+  qtbench run --method oracle --task dehaze --seed 3 task.data.pool=debian
+  qtbench run --method mt --task dehaze pl.iters=300 pl.lr=1e-4 strong.enabled=false
+
+overrides are Hydra key=value pairs over the config tree (`qtbench config` prints it).
+A run's identity is the hash of its resolved config: the same command twice reuses the finished run;
+an interrupted run resumes from its last checkpoint.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="train and evaluate one method on one task", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train the base model (cached), run the pseudo-label stage, evaluate on "
+                       "target-test and log everything to MLflow and <run_dir>/summary.json.")
+    add_run_arguments(p)
+    p.add_argument("--resume", action="store_true", help="require an unfinished checkpoint and continue it "
+                   "(resuming is automatic anyway when one exists)")
+    p.add_argument("--force", action="store_true", help="discard a finished run or checkpoint with this identity and rerun")
+    p.set_defaults(handler=handle)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by commands that compose a run config (run, config)."""
+    p.add_argument("--method", default="mt", help="FRAMEWORK[+ADDON...][-ADDON...] (default: mt; `qtbench ls`)")
+    p.add_argument("--task", default="dehaze", help="task name (default: dehaze; `qtbench ls tasks`)")
+    p.add_argument("--seed", type=int, default=0, help="photo split, degradations, init and training randomness (default: 0)")
+    p.add_argument("--scale", default="cpu", help="smoke | cpu | paper (default: cpu)")
+    p.add_argument("--runs-dir", default=None, help="where run folders and the MLflow store go (default: ./runs)")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                   "sqlite:///<runs-dir>/mlflow.db)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. pl.iters=300")
+
+
+def compose_from_args(args: argparse.Namespace):
+    """Compose the run config from parsed arguments."""
+    from qtbench.config.compose import compose_run
+
+    overrides = list(args.overrides)
+    if args.tracking_uri:
+        overrides.append(f"runtime.tracking_uri={args.tracking_uri}")
+    if args.no_progress:
+        overrides.append("runtime.progress=false")
+    return compose_run(args.method, args.task, args.seed, args.scale, overrides, runs_dir=args.runs_dir)
+
+
+def _fmt(x) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def print_summary(summary: dict) -> None:
+    """The final table: PSNR/SSIM of input, base, teacher, student and the deltas against base."""
+    m = summary["metrics"]
+    flag = "  [ORACLE: trained on hidden target labels]" if summary.get("uses_target_labels") else ""
+    print(f"\n{summary['method']} on {summary['task']} (seed {summary['seed']}, {summary['scale']} scale, "
+          f"{summary['pool']} pool, {len(summary['test_ids'])} target-test images){flag}")
+    print(f"{'model':<10}{'PSNR':>9}{'SSIM':>8}{'dPSNR':>9}{'dSSIM':>9}")
+    for name in ("input", "base", "teacher", "student"):
+        d_p = m.get(f"delta/{name}-base/target_psnr")
+        d_s = m.get(f"delta/{name}-base/target_ssim")
+        print(f"{name:<10}{m[f'{name}/target_psnr']:>9.2f}{m[f'{name}/target_ssim']:>8.3f}"
+              f"{(f'{d_p:+.2f}' if d_p is not None else ''):>9}{(f'{d_s:+.3f}' if d_s is not None else ''):>9}")
+    t = summary["timing"]
+    base = "reused from cache" if t["base_cached"] else "trained in {:.1f} s".format(t["base_train_seconds"])
+    print(f"PL stage {t['pl_seconds']:.1f} s ({t['s_per_iter'] * 1000:.0f} ms/iter); base model {base}")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from qtbench.config.compose import run_dir
+    from qtbench.engine import checkpoint
+    from qtbench.runner import SUMMARY, ensure_writable, execute
+
+    cfg = compose_from_args(args)
+    ensure_writable(cfg.runtime.runs_dir)
+    rd = run_dir(cfg)
+    if args.force and rd.exists():
+        shutil.rmtree(rd)
+    if args.resume and checkpoint.load(rd) is None:
+        raise UserError(f"--resume: no checkpoint in {rd}; run without --resume to start it")
+    if (rd / SUMMARY).exists():
+        print(f"run already finished, reusing it (use --force to rerun): {rd}")
+    elif (rd / checkpoint.CHECKPOINT).exists():
+        print(f"resuming from checkpoint: {rd}")
+    else:
+        print(f"run dir: {rd}")
+    summary = execute(cfg)
+    print_summary(summary)
+    print(f"\nrun dir: {rd}\nsummary: {rd / SUMMARY}\nMLflow run: {summary['mlflow_run_id']}")
+    sys.stdout.flush()
+    return 0

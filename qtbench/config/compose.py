@@ -1,0 +1,164 @@
+"""Compose, validate and hash a run's configuration (Hydra compose API, no ``@hydra.main``).
+
+``compose_run`` turns the CLI's ``--method/--task/--seed/--scale`` and ``key=value`` overrides into one
+read-only ``DictConfig``. Plugin schemas come from the registries, so a mistyped key or a wrong type
+fails here, before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from qtbench import registry
+from qtbench.config.schema import RunConfig
+from qtbench.errors import UserError
+from qtbench.method_spec import MethodSpec, parse_method
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+SCALES = tuple(sorted(p.stem for p in (CONF_DIR / "scale").glob("*.yaml")))
+# Keys that say where/how a run executes but not what it computes: excluded from the identity hash.
+NON_IDENTITY_KEYS = ("runtime",)
+# Groups chosen by dedicated CLI flags; a key=value override of them would bypass the method grammar.
+_RESERVED = {"task": "--task", "framework": "--method", "method": "--method", "seed": "--seed", "scale": "--scale"}
+
+
+def _store_schemas() -> None:
+    """Put the engine schema and every plugin's schema into Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    for group, reg in (("task", registry.tasks), ("backbone", registry.backbones), ("framework", registry.frameworks)):
+        for entry in reg:
+            cs.store(group=group, name=entry.name, node=entry.config if entry.config is not None else {})
+    for entry in registry.addons:
+        if entry.meta.get("bundle") is None:
+            node = entry.config if entry.config is not None else {}
+            cs.store(group=f"addons/{entry.name}", name="default", node=node, package=f"addons.{entry.name}")
+
+
+def _explain(exc: BaseException) -> str:
+    """The most specific first line of a Hydra/OmegaConf exception chain."""
+    msgs = []
+    while exc is not None:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msgs.append(first)
+        exc = exc.__cause__ or exc.__context__
+    return "; ".join(dict.fromkeys(msgs))
+
+
+def compose_run(
+    method: str,
+    task: str,
+    seed: int = 0,
+    scale: str = "cpu",
+    overrides: list[str] | tuple[str, ...] = (),
+    runs_dir: str | None = None,
+) -> DictConfig:
+    """Compose the resolved, validated, read-only config of one run.
+
+    Args:
+        method: ``FRAMEWORK[+ADDON...][-ADDON...]``.
+        task: registered task name (e.g. ``dehaze``).
+        seed: photo split, degradation realisations, initialisation and training randomness.
+        scale: ``smoke``, ``cpu`` or ``paper`` (``conf/scale/*.yaml``).
+        overrides: Hydra ``key=value`` overrides (``pl.iters=300``, ``framework.w_pl=0.5``...).
+        runs_dir: where run folders go (``runtime.runs_dir``).
+
+    Raises:
+        UserError: any invalid name, key, type or value, with a one-line explanation.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    spec: MethodSpec = parse_method(method)
+    task_name = registry.tasks.get(task).name
+    if scale not in SCALES:
+        raise UserError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    for ov in overrides:
+        key = ov.split("=", 1)[0].lstrip("+~")
+        if "=" not in ov or not key:
+            raise UserError(f"override {ov!r} must look like key=value (e.g. pl.iters=300)")
+        if key in _RESERVED:
+            raise UserError(f"override {ov!r}: set {key} with {_RESERVED[key]} instead")
+    _store_schemas()
+    hydra_overrides = [
+        f"task={task_name}",
+        f"framework={spec.framework}",
+        f"scale={scale}",
+        f"seed={seed}",
+        f"method={spec.text}",
+        *[f"+addons/{a}=default" for a in spec.addons],
+        *([f"runtime.runs_dir={runs_dir}"] if runs_dir is not None else []),
+        *overrides,
+    ]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=list(hydra_overrides))
+    except Exception as exc:  # Hydra wraps OmegaConf errors; show the user the specific cause
+        raise UserError(f"invalid configuration: {_explain(exc)} (see `qtbench run --help` and `qtbench config`)") from None
+    finally:
+        GlobalHydra.instance().clear()
+    validate(cfg, spec)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise UserError(msg)
+
+
+def validate(cfg: DictConfig, spec: MethodSpec | None = None) -> None:
+    """Value checks that types alone cannot express (ranges, choices), then the plugins' own checks."""
+    for stage in ("base", "pl"):
+        s = cfg[stage]
+        _check(s.iters >= 0, f"{stage}.iters={s.iters} must be >= 0")
+        _check(s.optimizer in ("adam", "adamw"), f"{stage}.optimizer={s.optimizer!r}: choose adam or adamw")
+        _check(s.lr > 0 and s.lr_min >= 0, f"{stage}.lr and {stage}.lr_min must be positive")
+        _check(s.crop >= 16 and s.crop % 4 == 0, f"{stage}.crop={s.crop} must be a multiple of 4, >= 16")
+    _check(0.0 <= cfg.pl.ema_decay < 1.0, f"pl.ema_decay={cfg.pl.ema_decay} must be in [0, 1)")
+    for key in ("w_sup", "w_pl"):
+        _check(cfg.pl[key] >= 0, f"pl.{key}={cfg.pl[key]} is a loss weight and must be >= 0")
+    _check(cfg.pl.checkpoint_every > 0 and cfg.pl.log_every > 0, "pl.checkpoint_every and pl.log_every must be > 0")
+    lo, hi = cfg.strong.contrast
+    _check(0 < lo <= hi, f"strong.contrast={list(cfg.strong.contrast)} must satisfy 0 < low <= high")
+    lo, hi = cfg.strong.gamma
+    _check(0 < lo <= hi, f"strong.gamma={list(cfg.strong.gamma)} must satisfy 0 < low <= high")
+    _check(0 <= cfg.strong.blur_prob <= 1, f"strong.blur_prob={cfg.strong.blur_prob} must be in [0, 1]")
+    _check(cfg.runtime.device in ("cpu", "cuda", "auto"), f"runtime.device={cfg.runtime.device!r}: cpu, cuda or auto")
+    framework = spec.framework if spec is not None else parse_method(cfg.method).framework
+    for reg, key in ((registry.tasks, cfg.task.name), (registry.backbones, cfg.backbone.name), (registry.frameworks, framework)):
+        entry = reg.get(key)
+        check = getattr(entry.obj, "validate_config", None)
+        if check is not None:
+            check(cfg)
+    for name in cfg.addons:
+        check = getattr(registry.addons.get(name).obj, "validate_config", None)
+        if check is not None:
+            check(cfg)
+
+
+def identity(cfg: DictConfig) -> dict[str, Any]:
+    """The part of the config that defines what a run computes."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    for key in NON_IDENTITY_KEYS:
+        data.pop(key, None)
+    return data
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """sha256 (hex) of the canonical JSON of :func:`identity`: the run's identity."""
+    blob = json.dumps(identity(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """``<runs_dir>/<task>/<method>/s<seed>-<hash12>``: one folder per run identity."""
+    return Path(cfg.runtime.runs_dir) / cfg.task.name / cfg.method / f"s{cfg.seed}-{config_hash(cfg)[:12]}"

@@ -1,0 +1,95 @@
+"""Structured schemas of the engine's own config groups.
+
+Plugins (tasks, backbones, frameworks, add-ons) bring their own dataclass schemas through the registry;
+:mod:`qtbench.config.compose` stores them in Hydra's ConfigStore so that a mistyped key or a wrong type
+fails at compose time. Defaults here are the ``cpu`` scale; ``conf/scale/*.yaml`` override them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class BaseStageConfig:
+    """Stage 1: supervised training of the shared base model on source pairs (DESIGN.md §2)."""
+
+    iters: int = 2000  # source: feasibility.md "Suggested defaults" (base 2000 iterations)
+    batch_size: int = 8  # source: feasibility.md (batch 8 of 64-px crops)
+    crop: int = 64  # source: feasibility.md
+    optimizer: str = "adam"  # source: feasibility.md (Adam); "adamw" for the paper scale
+    lr: float = 1e-3  # source: feasibility.md (Adam 1e-3)
+    lr_min: float = 1e-4  # source: feasibility.md (cosine decay down to 1e-4)
+    weight_decay: float = 0.0
+    dihedral: bool = True  # random flips/rot90 of crops; source: feasibility.md
+
+
+@dataclass
+class PLStageConfig:
+    """Stage 2: pseudo-label training on source pairs + unlabelled target images."""
+
+    iters: int = 500  # source: feasibility.md (MT 500 iterations; longer runs drifted)
+    batch_source: int = 8  # source: feasibility.md (batch 8 + 8)
+    batch_target: int = 8  # source: feasibility.md
+    crop: int = 64  # source: feasibility.md
+    optimizer: str = "adam"  # source: feasibility.md; official code: AdamW (method.md §14)
+    lr: float = 2e-4  # source: feasibility.md (Adam 2e-4 constant)
+    lr_min: float = 2e-4  # cosine floor; equal to lr = constant schedule
+    weight_decay: float = 0.0  # source: method.md §14 (wd 0)
+    ema_decay: float = 0.99  # source: feasibility.md (0.99 vs 0.999 within noise); official 0.999 (method.md §12)
+    w_sup: float = 1.0  # weight of the supervised source L1; source: feasibility.md (w_sup = 1)
+    w_pl: float = 1.0  # weight of the pseudo-label L1; source: feasibility.md (w = 1)
+    trajectory_points: int = 4  # student target-test PSNR evaluated at this many points of the stage
+    log_every: int = 25  # MLflow logging period (iterations)
+    checkpoint_every: int = 50  # full-state checkpoint period (iterations)
+
+
+@dataclass
+class StrongViewConfig:
+    """Photometric strong view of the student (measured to be what makes MT help; feasibility.md)."""
+
+    enabled: bool = True
+    contrast: list[float] = field(default_factory=lambda: [0.7, 1.3])  # source: feasibility.md (x[0.7, 1.3] about the mean)
+    brightness: float = 0.1  # source: feasibility.md (+-0.1)
+    gamma: list[float] = field(default_factory=lambda: [0.7, 1.4])  # source: feasibility.md
+    blur_prob: float = 0.5  # 3x3 binomial blur on this fraction; source: feasibility.md
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation on target-test, target-val and the real set."""
+
+    level: Optional[int] = None  # quality level asked of the student at inference; None = the plugin's default
+    nr_metrics: list[str] = field(default_factory=lambda: ["piqe"])  # pyiqa NR metrics that work offline
+    grid_images: int = 4  # rows of the input/base/student/clean PNG grid
+    batch_size: int = 4  # full images evaluated per forward
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how to run; not part of the run identity (excluded from the config hash)."""
+
+    runs_dir: str = "runs"
+    tracking_uri: Optional[str] = None  # None: sqlite:///<runs_dir>/mlflow.db (or $MLFLOW_TRACKING_URI)
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    device: str = "cpu"  # "cpu", "cuda" or "auto"
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    """The fully resolved configuration of one run; its hash (minus ``runtime``) is the run identity."""
+
+    method: str = "mt"
+    seed: int = 0
+    scale: str = "cpu"
+    task: Any = None
+    backbone: Any = None
+    framework: Any = None
+    addons: dict = field(default_factory=dict)
+    base: BaseStageConfig = field(default_factory=BaseStageConfig)
+    pl: PLStageConfig = field(default_factory=PLStageConfig)
+    strong: StrongViewConfig = field(default_factory=StrongViewConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)

@@ -1,0 +1,1 @@
+"""Training engine: base stage, pseudo-label loop, checkpoints, timers."""

@@ -1,0 +1,36 @@
+"""Factories: backbone, optimiser and learning-rate schedule from config nodes."""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from qtbench import registry
+
+
+def build_backbone(cfg: DictConfig) -> torch.nn.Module:
+    """Instantiate the registered backbone ``cfg.name`` from its config node."""
+    cls = registry.backbones.get(cfg.name).obj
+    if hasattr(cls, "from_config"):
+        return cls.from_config(cfg)
+    kwargs = OmegaConf.to_container(cfg, resolve=True)
+    kwargs.pop("name", None)
+    return cls(**kwargs)
+
+
+def build_optimizer(params, stage: DictConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW (betas 0.9/0.999) with the stage's lr and weight decay."""
+    cls = torch.optim.AdamW if stage.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=stage.lr, betas=(0.9, 0.999), weight_decay=stage.weight_decay)
+
+
+def build_scheduler(opt: torch.optim.Optimizer, stage: DictConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """Cosine decay from ``lr`` to ``lr_min`` over ``iters`` (constant when they are equal)."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, stage.iters), eta_min=stage.lr_min)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

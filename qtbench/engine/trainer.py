@@ -1,0 +1,214 @@
+"""Stage 2: the Mean-Teacher pseudo-label loop with framework and add-on hooks (DESIGN.md §4).
+
+Teacher = EMA of the student, run on the weak view; student on a strong photometric view; loss =
+``w_sup`` x L1 on source pairs + ``w_pl`` x framework target loss + add-on losses. Full-state
+checkpoints every ``pl.checkpoint_every`` steps make a killed run resume bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from qtbench.engine import checkpoint
+from qtbench.engine.augment import strong_view
+from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler
+from qtbench.engine.plugin_api import AddOn, Framework, PLBatch, TargetBatch
+from qtbench.engine.sampler import CropSampler
+from qtbench.engine.timers import StageTimer
+from qtbench.errors import TrainingDiverged
+from qtbench.tasks.base import TrainData
+
+
+def trajectory_steps(iters: int, points: int) -> list[int]:
+    """Steps (1-based, after the update) at which the student is evaluated; always includes the last."""
+    if iters <= 0 or points <= 0:
+        return []
+    return sorted({max(1, round(iters * (k + 1) / points)) for k in range(points)})
+
+
+@torch.no_grad()
+def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, decay: float) -> None:
+    """theta_T <- decay * theta_T + (1 - decay) * theta_S (parameters; buffers copied)."""
+    for pt, ps in zip(teacher.parameters(), student.parameters()):
+        pt.mul_(decay).add_(ps.detach(), alpha=1.0 - decay)
+    for bt, bs in zip(teacher.buffers(), student.buffers()):
+        bt.copy_(bs)
+
+
+class PLTrainer:
+    """Runs the PL stage of one run.
+
+    Args:
+        cfg: resolved run config.
+        data: training view of the task data (no clean target images).
+        base_state: base model state dict (student and teacher start from it).
+        framework: the framework plugin instance.
+        addons: add-on plugin instances, in method order.
+        run_dir: where checkpoints go.
+        device: torch device.
+        evaluate: ``student -> {metric: value}`` for the trajectory (evaluation code holds the test set).
+        log: ``(metrics, step) -> None`` (MLflow).
+        progress: show a progress bar.
+    """
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        data: TrainData,
+        base_state: dict,
+        framework: Framework,
+        addons: list[AddOn],
+        run_dir: Path,
+        device: torch.device,
+        evaluate: Callable[[torch.nn.Module], dict[str, float]],
+        log: Callable[[dict[str, float], int], None],
+        progress: bool = True,
+    ) -> None:
+        self.cfg, self.data, self.framework, self.addons = cfg, data, framework, addons
+        self.run_dir, self.device, self.evaluate, self.log, self.progress = Path(run_dir), device, evaluate, log, progress
+        torch.manual_seed(cfg.seed)
+        self.student = build_backbone(cfg.backbone).to(device)
+        self.student.load_state_dict(base_state)
+        self.teacher = copy.deepcopy(self.student).requires_grad_(False)
+        self.opt = build_optimizer(self.student.parameters(), cfg.pl)
+        self.sched = build_scheduler(self.opt, cfg.pl)
+        self.np_rng = np.random.default_rng([cfg.seed, 11])
+        self.gen = torch.Generator().manual_seed(cfg.seed + 11)
+        src = data.source
+        self.src_sampler = CropSampler(src.inputs, cfg.pl.crop, self.np_rng, targets=src.target)
+        self.tgt_sampler: Optional[CropSampler] = None
+        if framework.uses_target_images:
+            labels = data.target_labels(framework) if framework.uses_target_labels else None
+            self.tgt_sampler = CropSampler(
+                data.target_inputs, cfg.pl.crop, self.np_rng, targets=(labels.__getitem__ if labels else None)
+            )
+        self.timer = StageTimer()
+        self.step = 0
+        self.trajectory: dict[int, dict[str, float]] = {}
+        self.run_seconds = 0.0
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def state_dict(self, extra: dict) -> dict:
+        return {
+            "step": self.step,
+            "student": self.student.state_dict(),
+            "teacher": self.teacher.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "np_rng": self.np_rng.bit_generator.state,
+            "torch_gen": self.gen.get_state(),
+            "framework": self.framework.state_dict(),
+            "addons": [a.state_dict() for a in self.addons],
+            "timer": self.timer.state_dict(),
+            "trajectory": self.trajectory,
+            "run_seconds": self.run_seconds,
+            **extra,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = state["step"]
+        self.student.load_state_dict(state["student"])
+        self.teacher.load_state_dict(state["teacher"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.np_rng.bit_generator.state = state["np_rng"]
+        self.gen.set_state(state["torch_gen"])
+        self.framework.load_state_dict(state["framework"])
+        for a, s in zip(self.addons, state["addons"]):
+            a.load_state_dict(s)
+        self.timer.load_state_dict(state["timer"])
+        self.trajectory = {int(k): v for k, v in state["trajectory"].items()}
+        self.run_seconds = state["run_seconds"]
+        checkpoint.set_global_rng_state(state["global_rng"])
+
+    # -- one step ------------------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        cfg, fw, t = self.cfg, self.framework, self.timer
+        with t("data"):
+            _, src_in, src_gt = self.src_sampler.sample(cfg.pl.batch_source)
+            if fw.strong_source:
+                src_in = strong_view(src_in, cfg.strong, self.gen)
+            batch = None
+            if self.tgt_sampler is not None:
+                idx, weak, clean = self.tgt_sampler.sample(cfg.pl.batch_target)
+                strong = strong_view(weak, cfg.strong, self.gen)
+                batch = TargetBatch(idx, weak.to(self.device), strong.to(self.device),
+                                    clean.to(self.device) if clean is not None else None)
+            src_in, src_gt = src_in.to(self.device), src_gt.to(self.device)
+        pl = None
+        if batch is not None:
+            with t("teacher"):
+                cands = fw.candidates(self.teacher, batch)
+                for a in self.addons:
+                    cands = a.on_candidates(self.teacher, batch, cands)
+                pl = PLBatch(cands, cands[:, 0], torch.ones(cands.shape[0], device=cands.device))
+            with t("scoring"):
+                for a in self.addons:
+                    pl = a.on_score(pl)
+                pl = fw.select(pl, batch, self.step)
+                for a in self.addons:
+                    pl = a.on_select(pl, batch, self.step)
+        with t("student"):
+            losses = {"loss/sup": (self.student(src_in) - src_gt).abs().mean()}
+            total = cfg.pl.w_sup * losses["loss/sup"]
+            if batch is not None:
+                losses["loss/pl"] = fw.target_loss(self.student(batch.strong, level=pl.level), pl)
+                total = total + cfg.pl.w_pl * losses["loss/pl"]
+                for a in self.addons:
+                    for name, value in a.extra_losses(self.student, batch, pl, self.step).items():
+                        losses[f"loss/{name}"] = value
+                        total = total + value
+            losses["loss/total"] = total
+            value = float(total.detach())
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"loss became {value} at PL step {self.step + 1}; the last good checkpoint is kept in "
+                    f"{self.run_dir}. Lower pl.lr or the loss weights and rerun."
+                )
+            self.opt.zero_grad(set_to_none=True)
+            total.backward()
+        with t("optimiser"):
+            self.opt.step()
+            self.sched.step()
+            ema_update(self.teacher, self.student, cfg.pl.ema_decay)
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        if pl is not None:
+            out["pl/kept_fraction"] = float((pl.weight > 0).float().mean())
+        return out
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def fit(self, checkpoint_extra: dict) -> None:
+        """Train until ``pl.iters``, resuming from ``run_dir/checkpoint.pt`` if present."""
+        cfg = self.cfg
+        state = checkpoint.load(self.run_dir)
+        if state is not None:
+            self.load_state_dict(state)
+        points = set(trajectory_steps(cfg.pl.iters, cfg.pl.trajectory_points))
+        bar = tqdm(total=cfg.pl.iters, initial=self.step, desc=f"PL stage ({cfg.method})",
+                   disable=not self.progress, leave=False)
+        t0 = time.perf_counter()
+        while self.step < cfg.pl.iters:
+            metrics = self.train_step()
+            self.step += 1
+            bar.update(1)
+            if self.step % cfg.pl.log_every == 0 or self.step == cfg.pl.iters:
+                self.log(metrics, self.step)
+            if self.step in points:
+                self.student.eval()
+                self.trajectory[self.step] = self.evaluate(self.student)
+                self.student.train()
+                self.log({f"trajectory/{k}": v for k, v in self.trajectory[self.step].items()}, self.step)
+            if self.step % cfg.pl.checkpoint_every == 0 or self.step == cfg.pl.iters:
+                self.run_seconds += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                checkpoint.save(self.run_dir, self.state_dict(checkpoint_extra))
+        bar.close()

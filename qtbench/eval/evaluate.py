@@ -1,0 +1,56 @@
+"""Full-image evaluation of a model on an image set: FR metrics where clean images exist, NR always."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from qtbench.eval.metrics import nr_metric, psnr, ssim
+from qtbench.engine.sampler import to_tensor
+from qtbench.tasks.base import ImageSet
+
+
+@dataclass
+class SetResult:
+    """Per-image results of one model on one set (outputs as uint8 HxWx3)."""
+
+    psnr: np.ndarray
+    ssim: np.ndarray
+    outputs: list[np.ndarray]
+
+
+@torch.no_grad()
+def restore(model: Optional[torch.nn.Module], images: list[np.ndarray], level: Optional[int], device) -> list[np.ndarray]:
+    """Run ``model`` on each full image (None = identity: scores the degraded input)."""
+    outs = []
+    for im in images:
+        x = to_tensor([im]).to(device)
+        y = x if model is None else model(x, level=level).clamp(0, 1)
+        outs.append((y[0].permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8))
+    return outs
+
+
+def score_pairs(outputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image PSNR and SSIM of uint8 outputs against uint8 targets."""
+    p, s = [], []
+    for o, t in zip(outputs, targets):
+        a, b = to_tensor([o]), to_tensor([t])
+        p.append(float(psnr(a, b)[0]))
+        s.append(float(ssim(a, b)[0]))
+    return np.asarray(p), np.asarray(s)
+
+
+def evaluate_set(model, images: ImageSet, level: Optional[int], device) -> SetResult:
+    """Restore every image of ``images`` and score it against its clean photo."""
+    outs = restore(model, images.inputs, level, device)
+    p, s = score_pairs(outs, [images.target(i) for i in range(len(images))])
+    return SetResult(p, s, outs)
+
+
+def nr_scores(name: str, images: list[np.ndarray]) -> np.ndarray:
+    """Raw no-reference scores (pyiqa metric ``name``) of uint8 images, one per image."""
+    metric = nr_metric(name)
+    return np.asarray([float(metric(to_tensor([im]))[0]) for im in images])

@@ -1,0 +1,1 @@
+"""Restoration backbones (registered in ``qtbench.backbones``)."""

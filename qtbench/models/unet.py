@@ -1,0 +1,91 @@
+"""A small U-Net with an optional quality-level input (QualiTeacher conditioning, method.md §5).
+
+The level is encoded by a zero-initialised ``nn.Embedding`` added at the bottleneck, so a base model
+behaves identically with ``level=None`` and with an untrained embedding. Any backbone that accepts
+``forward(x, level=None)`` can be registered in its place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from qtbench.registry import backbones
+
+
+@dataclass
+class UNetConfig:
+    """Options of :class:`UNet`."""
+
+    name: str = "unet"
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # source: feasibility.md (U-Net 16-32-64, 117k params)
+    num_levels: int = 8  # quality levels; source: method.md §4 (8 bins)
+    negative_slope: float = 0.2  # LeakyReLU slope; source: feasibility.md (LeakyReLU, no normalisation)
+
+
+def _block(cin: int, cout: int, slope: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(slope, inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(slope, inplace=True),
+    )
+
+
+@backbones.register(
+    "unet", "small residual U-Net (16-32-64, 117k params) with a zero-init quality-level embedding at the bottleneck",
+    source="feasibility.md; level embedding per method.md §5 (README recipe: one additive injection)",
+    config=UNetConfig,
+)
+class UNet(nn.Module):
+    """Residual U-Net: ``y = x + f(x)``; max-pool down, transposed-conv up, no normalisation.
+
+    Args:
+        widths: channels per resolution, shallow to deep (the last is the bottleneck).
+        num_levels: size of the quality-level embedding table.
+        negative_slope: LeakyReLU slope.
+    """
+
+    def __init__(self, widths: list[int], num_levels: int = 8, negative_slope: float = 0.2) -> None:
+        super().__init__()
+        widths = list(widths)
+        if len(widths) < 2:
+            raise ValueError("UNet needs at least two widths")
+        self.down_factor = 2 ** (len(widths) - 1)
+        self.enc = nn.ModuleList()
+        cin = 3
+        for w in widths:
+            self.enc.append(_block(cin, w, negative_slope))
+            cin = w
+        self.up = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        for w_hi, w_lo in zip(widths[::-1][:-1], widths[::-1][1:]):
+            self.up.append(nn.ConvTranspose2d(w_hi, w_lo, 2, stride=2))
+            self.dec.append(_block(2 * w_lo, w_lo, negative_slope))
+        self.out = nn.Conv2d(widths[0], 3, 3, padding=1)
+        self.level_embedding = nn.Embedding(num_levels, widths[-1])
+        nn.init.zeros_(self.level_embedding.weight)  # identity at start: base weights undisturbed
+
+    @classmethod
+    def from_config(cls, cfg) -> "UNet":
+        """Build from a :class:`UNetConfig` node."""
+        return cls(list(cfg.widths), cfg.num_levels, cfg.negative_slope)
+
+    def forward(self, x: Tensor, level: Tensor | int | None = None) -> Tensor:
+        """Restore ``x`` ([B,3,H,W] in [0,1]); any H, W (reflect-padded to the down factor)."""
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.down_factor, (-w) % self.down_factor
+        inp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
+        skips = []
+        feat = inp
+        for i, block in enumerate(self.enc):
+            feat = block(feat if i == 0 else F.max_pool2d(feat, 2))
+            skips.append(feat)
+        if level is not None:
+            idx = torch.as_tensor(level, device=feat.device, dtype=torch.long).reshape(-1)
+            feat = feat + self.level_embedding(idx)[:, :, None, None]
+        for up, dec, skip in zip(self.up, self.dec, reversed(skips[:-1])):
+            feat = dec(torch.cat([up(feat), skip], dim=1))
+        out = inp + self.out(feat)
+        return out[..., :h, :w]

@@ -1,0 +1,184 @@
+"""One run, end to end (DESIGN.md §3): data -> cached base model -> PL stage -> evaluation -> MLflow.
+
+``<run_dir>/summary.json`` is written last, atomically: it marks the run finished and is the contract
+later commands (tables, plots, sweeps) read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from qtbench import atomic, registry
+from qtbench.config.compose import config_hash, identity, run_dir
+from qtbench.engine import checkpoint
+from qtbench.engine.base_stage import get_base_model
+from qtbench.engine.build import build_backbone, resolve_device
+from qtbench.engine.trainer import PLTrainer
+from qtbench.errors import UserError
+from qtbench.eval.evaluate import evaluate_set, nr_scores, restore
+from qtbench.eval.grid import save_grid
+from qtbench.method_spec import parse_method
+
+SUMMARY = "summary.json"
+
+
+def ensure_writable(path: Path) -> None:
+    """Fail with a one-line error when ``path`` cannot be created or written."""
+    probe = Path(path)
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK) or not probe.is_dir():
+        raise UserError(f"runs dir {path} is not writable (no write access to {probe}); pass --runs-dir DIR")
+
+
+def finished_summary(cfg: DictConfig) -> Optional[dict]:
+    """The summary of an already finished run with the same identity, if any."""
+    path = run_dir(cfg) / SUMMARY
+    if path.exists():
+        summary = json.loads(path.read_text())
+        if summary.get("config_hash") == config_hash(cfg):
+            return summary
+    return None
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.mean(x)) if len(x) else float("nan")
+
+
+def _tracker(cfg: DictConfig, h: str, run_id: Optional[str], oracle: bool):
+    from qtbench.tracking.mlflow_tracker import Tracker, default_tracking_uri, run_tags
+
+    runs = Path(cfg.runtime.runs_dir)
+    uri = cfg.runtime.tracking_uri or default_tracking_uri(runs)
+    tags = run_tags(h)
+    tags.update({"qtbench.method": cfg.method, "qtbench.task": cfg.task.name, "qtbench.seed": str(cfg.seed),
+                 "qtbench.scale": cfg.scale, "qtbench.uses_target_labels": str(oracle).lower()})
+    return Tracker(uri, f"qtbench-{cfg.task.name}", f"{cfg.method}-{cfg.task.name}-s{cfg.seed}", run_id=run_id, tags=tags)
+
+
+def execute(cfg: DictConfig) -> dict[str, Any]:
+    """Run (or resume, or reuse) the run described by ``cfg``; return its summary."""
+    done = finished_summary(cfg)
+    if done is not None:
+        return dict(done, reused=True)
+    t_start = time.perf_counter()
+    if cfg.runtime.threads:
+        torch.set_num_threads(cfg.runtime.threads)
+    device = resolve_device(cfg.runtime.device)
+    progress = bool(cfg.runtime.progress)
+    h = config_hash(cfg)
+    rd = run_dir(cfg)
+    rd.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(rd / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+
+    spec = parse_method(cfg.method)
+    framework = registry.frameworks.get(spec.framework).obj(cfg.framework)
+    addons = [registry.addons.get(a).obj(cfg, cfg.addons[a]) for a in spec.addons]
+    oracle = bool(framework.uses_target_labels)
+
+    task = registry.tasks.get(cfg.task.name).obj(cfg.task)
+    data = task.build(cfg.seed, progress=progress)
+    base_state, base_info = get_base_model(cfg, data.train, device, progress)
+
+    previous = checkpoint.load(rd)
+    tracker = _tracker(cfg, h, previous["mlflow_run_id"] if previous else None, oracle)
+    if previous is None:
+        from qtbench.tracking.mlflow_tracker import flatten
+
+        tracker.log_params(flatten(identity(cfg)))
+        tracker.log_dict(OmegaConf.to_container(cfg, resolve=True), "config.json")
+
+    level = cfg.eval.level
+    if level is None:
+        levels = [a.inference_level() for a in addons if a.inference_level() is not None]
+        level = levels[0] if levels else None
+    test = data.evaluation.test
+
+    def trajectory_eval(student: torch.nn.Module) -> dict[str, float]:
+        return {"student/target_psnr": _mean(evaluate_set(student, test, level, device).psnr)}
+
+    trainer = PLTrainer(cfg, data.train, base_state, framework, addons, rd, device, trajectory_eval,
+                        tracker.log_metrics, progress)
+    trainer.fit({"mlflow_run_id": tracker.run_id, "config_hash": h})
+
+    # -- final evaluation --------------------------------------------------------------------------
+    base = build_backbone(cfg.backbone).to(device)
+    base.load_state_dict(base_state)
+    models = {"base": (base, None), "teacher": (trainer.teacher, level), "student": (trainer.student, level)}
+    metrics: dict[str, float] = {}
+    per_image: dict[str, list[float]] = {}
+    outputs: dict[str, list[np.ndarray]] = {}
+    inp = evaluate_set(None, test, None, device)
+    metrics["input/target_psnr"], metrics["input/target_ssim"] = _mean(inp.psnr), _mean(inp.ssim)
+    for name, (model, lvl) in models.items():
+        model.eval()
+        res = evaluate_set(model, test, lvl, device)
+        outputs[name] = res.outputs
+        metrics[f"{name}/target_psnr"], metrics[f"{name}/target_ssim"] = _mean(res.psnr), _mean(res.ssim)
+        per_image[f"{name}/target_psnr"], per_image[f"{name}/target_ssim"] = res.psnr.tolist(), res.ssim.tolist()
+        val = evaluate_set(model, data.evaluation.val, lvl, device)
+        metrics[f"{name}/val_psnr"], metrics[f"{name}/val_ssim"] = _mean(val.psnr), _mean(val.ssim)
+        for nr in cfg.eval.nr_metrics:
+            metrics[f"{name}/target_{nr}"] = _mean(nr_scores(nr, res.outputs))
+            if data.evaluation.real:
+                metrics[f"{name}/real_{nr}"] = _mean(nr_scores(nr, restore(model, data.evaluation.real, lvl, device)))
+    for nr in cfg.eval.nr_metrics:
+        metrics[f"input/target_{nr}"] = _mean(nr_scores(nr, test.inputs))
+        if data.evaluation.real:
+            metrics[f"input/real_{nr}"] = _mean(nr_scores(nr, data.evaluation.real))
+    for name in ("teacher", "student"):
+        for m in ("target_psnr", "target_ssim", "val_psnr"):
+            metrics[f"delta/{name}-base/{m}"] = metrics[f"{name}/{m}"] - metrics[f"base/{m}"]
+    for step, values in trainer.trajectory.items():
+        metrics[f"trajectory/student/target_psnr@{step}"] = values["student/target_psnr"]
+
+    k = min(cfg.eval.grid_images, len(test))
+    rows = [[test.inputs[i], outputs["base"][i], outputs["student"][i], test.target(i)] for i in range(k)]
+    save_grid(rd / "grid.png", [[im.astype(np.float32) / 255.0 for im in r] for r in rows],
+              ["input", "base", f"student ({cfg.method})", "clean (hidden)"], [test.ids[i] for i in range(k)])
+
+    pl_iters = max(1, cfg.pl.iters)
+    timing = {
+        "s_per_iter": trainer.run_seconds / pl_iters,
+        "wall_s": time.perf_counter() - t_start,
+        "pl_seconds": trainer.run_seconds,
+        "base_train_seconds": base_info["train_seconds"],
+        "base_cached": base_info["cached"],
+        "stages": {k: v for k, v in trainer.timer.state_dict().items()},
+    }
+    summary = {
+        "method": cfg.method,
+        "task": cfg.task.name,
+        "seed": cfg.seed,
+        "scale": cfg.scale,
+        "pool": cfg.task.data.pool,
+        "config_hash": h,
+        "mlflow_run_id": tracker.run_id,
+        "uses_target_labels": oracle,
+        "inference_level": level,
+        "metrics": metrics,
+        "per_image": per_image,
+        "test_ids": list(test.ids),
+        "split_sizes": {k: len(v) for k, v in data.split.items()},
+        "n_real": len(data.evaluation.real),
+        "reward_metrics": [],  # NR metrics that were also training rewards (flagged in tables)
+        "base_model": base_info,
+        "timing": timing,
+        "run_dir": str(rd),
+    }
+    tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+    tracker.log_metrics({"timing/s_per_iter": timing["s_per_iter"], "timing/wall_s": timing["wall_s"],
+                         **{f"timing/{k}_s": v for k, v in timing["stages"].items()}})
+    atomic.write_json(rd / SUMMARY, summary)
+    for name in ("config.yaml", SUMMARY, "grid.png"):
+        tracker.log_artifact(rd / name)
+    tracker.finish()
+    return summary

@@ -1,0 +1,1 @@
+"""Restoration tasks (registered in ``qtbench.tasks``): degradation models + the split protocol."""
