@@ -13,7 +13,7 @@ from qtbench import __version__
 from qtbench.errors import UserError
 
 # Sub-command modules, in the order ``qtbench --help`` lists them.
-COMMANDS = ("run", "ls", "data")
+COMMANDS = ("run", "config", "ls", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
