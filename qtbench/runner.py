@@ -107,7 +107,11 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
 
     trainer = PLTrainer(cfg, data.train, base_state, framework, addons, rd, device, trajectory_eval,
                         tracker.log_metrics, progress)
-    trainer.fit({"mlflow_run_id": tracker.run_id, "config_hash": h})
+    try:
+        trainer.fit({"mlflow_run_id": tracker.run_id, "config_hash": h})
+    except BaseException as exc:
+        tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
 
     # -- final evaluation --------------------------------------------------------------------------
     base = build_backbone(cfg.backbone).to(device)

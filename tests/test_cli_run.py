@@ -123,3 +123,10 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert message in out.stderr
     assert not runs.exists()
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path):
+    out = run_cli(*SMOKE, "--runs-dir", str(tmp_path), "pl.lr=1e6", "pl.iters=40")
+    assert out.returncode == 1
+    assert "diverged" in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("dehaze/mt/*/summary.json"))

@@ -58,3 +58,14 @@ def test_synthesis_is_deterministic_and_cached(smoke_data):
     assert np.array_equal(again.train.target_inputs[0], data.train.target_inputs[0])
     other = task.build(cfg.seed + 1, progress=False)
     assert other.split != data.split
+
+
+def test_a_debian_sized_pool_gives_at_least_20_test_photos():
+    from pathlib import Path
+
+    from qtbench.data.pools import Photo
+
+    cfg = compose_run("mt", "dehaze", overrides=["task.data.pool=debian"])
+    photos = [Photo(f"p{i:03d}", Path("x")) for i in range(175)] + [Photo("h", Path("y"), "real_haze")]
+    split = split_photos(photos, 0, cfg.task.data.split)
+    assert len(split["test"]) >= 20 and "h" not in sum(split.values(), [])

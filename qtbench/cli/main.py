@@ -10,10 +10,10 @@ import importlib
 import sys
 
 from qtbench import __version__
-from qtbench.errors import UserError
+from qtbench.errors import TrainingDiverged, UserError
 
 # Sub-command modules, in the order ``qtbench --help`` lists them.
-COMMANDS = ("run", "config", "ls", "data")
+COMMANDS = ("run", "compare", "config", "ls", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"qtbench: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"qtbench: training diverged: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `qtbench ls | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("qtbench: interrupted", file=sys.stderr)
         return 130

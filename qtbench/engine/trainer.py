@@ -185,6 +185,15 @@ class PLTrainer:
             out["pl/kept_fraction"] = float((pl.weight > 0).float().mean())
         return out
 
+    def _check_finite(self) -> None:
+        """Never overwrite the last good checkpoint with non-finite weights."""
+        for name, p in self.student.named_parameters():
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(
+                    f"student weight {name} became non-finite at PL step {self.step}; the last good checkpoint "
+                    f"is kept in {self.run_dir}. Lower pl.lr or the loss weights and rerun."
+                )
+
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self, checkpoint_extra: dict) -> None:
         """Train until ``pl.iters``, resuming from ``run_dir/checkpoint.pt`` if present."""
@@ -208,6 +217,7 @@ class PLTrainer:
                 self.student.train()
                 self.log({f"trajectory/{k}": v for k, v in self.trajectory[self.step].items()}, self.step)
             if self.step % cfg.pl.checkpoint_every == 0 or self.step == cfg.pl.iters:
+                self._check_finite()
                 self.run_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 checkpoint.save(self.run_dir, self.state_dict(checkpoint_extra))

@@ -1,0 +1,1 @@
+"""Aggregation of finished runs: paired differences over seeds, intervals."""
