@@ -121,6 +121,7 @@ class TaskData:
     train: TrainData
     evaluation: EvalData
     split: dict[str, list[str]]
+    key: str = ""  # content hash of everything that produced this data (cache key of derived models)
 
 
 def split_photos(photos: list[Photo], seed: int, fractions: SplitConfig | DictConfig) -> dict[str, list[str]]:
@@ -196,7 +197,9 @@ class Task:
         path = cache_dir("data", f"{self.cfg.name}-{key}.pkl")
         if path.exists():
             with open(path, "rb") as fh:
-                return pickle.load(fh)
+                data = pickle.load(fh)
+            data.key = key
+            return data
         photos = load_pool(data_cfg.pool)
         split = split_photos(photos, seed, data_cfg.split)
         by_id = {p.id: p for p in photos}
@@ -212,6 +215,6 @@ class Task:
         test = self._degrade(split["test"], clean, ctx, data_cfg.test_realisations, "test", seed, True)
         real = [p for p in photos if self.real_role and p.role == self.real_role]
         real_imgs = [_u8(read_rgb(p.path, short_side=size, max_side=2 * size)) for p in real]
-        data = TaskData(TrainData(source, target), EvalData(val, test, [p.id for p in real], real_imgs), split)
+        data = TaskData(TrainData(source, target), EvalData(val, test, [p.id for p in real], real_imgs), split, key)
         atomic.write_bytes(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
         return data

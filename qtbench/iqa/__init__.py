@@ -1,0 +1,1 @@
+"""No-reference IQA ensemble (QualiTeacher's quality estimator, method.md §3)."""
