@@ -11,6 +11,9 @@ artifacts beside it in ``mlartifacts/`` rather than in ``./mlruns`` of whatever 
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import json
 import os
 import platform
@@ -170,6 +173,28 @@ def _sqlite_dir(uri: str) -> Path | None:
     return Path(db).resolve().parent
 
 
+@contextlib.contextmanager
+def _sqlite_init_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialise opening a SQLite store across processes.
+
+    Parallel jobs sharing one ``mlflow.db`` race on its first-use schema creation ("table ... already
+    exists"); an exclusive ``flock`` on a sibling lock file makes the first opener create it alone.
+    """
+    db_dir = _sqlite_dir(tracking_uri)
+    if db_dir is None:
+        yield
+        return
+    import fcntl
+
+    db_dir.mkdir(parents=True, exist_ok=True)
+    with open(db_dir / ".mlflow.db.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class Tracker:
     """One MLflow run, new or resumed.
 
@@ -202,11 +227,17 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self._finished = False
         tag_map = {str(k): _truncate(str(v), MAX_TAG_VALUE_LEN) for k, v in (tags or {}).items()}
+        with _sqlite_init_lock(tracking_uri):
+            self._open(experiment, run_name, run_id, tag_map, artifact_root)
+
+    def _open(self, experiment: str, run_name: str, run_id: str | None, tag_map: dict, artifact_root: Path | None) -> None:
+        from mlflow.exceptions import MlflowException
+
         if run_id is not None:
             try:
                 run = self.client.get_run(run_id)
             except MlflowException as e:
-                raise UserError(f"cannot resume MLflow run {run_id!r}: not found in {tracking_uri} ({e})") from e
+                raise UserError(f"cannot resume MLflow run {run_id!r}: not found in {self.tracking_uri} ({e})") from e
             self.run_id = run.info.run_id
             self.experiment_id = run.info.experiment_id
             self._params: dict[str, str] = dict(run.data.params)
