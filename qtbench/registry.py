@@ -60,6 +60,7 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
         self._discovered = False
+        self._broken: dict[str, str] = {}  # entry-point name -> import error
 
     def register(
         self,
@@ -101,16 +102,18 @@ class Registry:
         for ep in entry_points(group=self.group):
             try:
                 ep.load()
-            except Exception as exc:  # a broken third-party plugin must not hide the others
-                raise UserError(
-                    f"plugin {ep.name!r} ({ep.value}) in entry-point group {self.group} failed to import: "
-                    f"{exc}; fix or uninstall that package"
-                ) from exc
+            except Exception as exc:  # a broken plugin must not hide the others; reported when asked for
+                self._broken[ep.name] = f"{ep.value}: {type(exc).__name__}: {exc}"
 
     def get(self, name: str) -> Entry:
         """Look ``name`` (or an alias) up; unknown names raise a :class:`UserError` with close matches."""
         self.discover()
         canonical = self._aliases.get(name)
+        if canonical is None and name in self._broken:
+            raise UserError(
+                f"{self.singular} {name!r} is installed but failed to import ({self._broken[name]}); "
+                "fix or uninstall the package that provides it"
+            )
         if canonical is None:
             close = difflib.get_close_matches(name, sorted(self._aliases), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -25,6 +25,7 @@ from qtbench.engine.trainer import PLTrainer
 from qtbench.errors import UserError
 from qtbench.eval.evaluate import evaluate_set, nr_scores, restore
 from qtbench.eval.grid import save_grid
+from qtbench.eval.levels import level_diagnostics, level_metrics, reward_metric_names
 from qtbench.method_spec import parse_method
 
 SUMMARY = "summary.json"
@@ -64,6 +65,16 @@ def _tracker(cfg: DictConfig, h: str, run_id: Optional[str], oracle: bool):
     return Tracker(uri, f"qtbench-{cfg.task.name}", f"{cfg.method}-{cfg.task.name}-s{cfg.seed}", run_id=run_id, tags=tags)
 
 
+def build_iqa(cfg: DictConfig, data: Any, device: torch.device, progress: bool) -> torch.nn.Module:
+    """The run's IQA ensemble (built once, only when an add-on ``needs_iqa``; fitted members are cached)."""
+    from qtbench.iqa.api import IQAContext
+    from qtbench.iqa.ensemble import build_ensemble
+
+    ctx = IQAContext(task=cfg.task.name, seed=cfg.seed, data_key=data.key, train=data.train, device=device,
+                     progress=progress)
+    return build_ensemble(cfg.iqa, ctx, scale=cfg.scale)
+
+
 def execute(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume, or reuse) the run described by ``cfg``; return its summary."""
     done = finished_summary(cfg)
@@ -87,6 +98,7 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
     task = registry.tasks.get(cfg.task.name).obj(cfg.task)
     data = task.build(cfg.seed, progress=progress)
     base_state, base_info = get_base_model(cfg, data.train, device, progress)
+    ensemble = build_iqa(cfg, data, device, progress) if any(a.needs_iqa for a in addons) else None
 
     previous = checkpoint.load(rd)
     tracker = _tracker(cfg, h, previous["mlflow_run_id"] if previous else None, oracle)
@@ -95,6 +107,8 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
 
         tracker.log_params(flatten(identity(cfg)))
         tracker.log_dict(OmegaConf.to_container(cfg, resolve=True), "config.json")
+        if ensemble is not None:
+            tracker.log_params({"iqa_preset": ensemble.preset})
 
     level = cfg.eval.level
     if level is None:
@@ -106,7 +120,7 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
         return {"student/target_psnr": _mean(evaluate_set(student, test, level, device).psnr)}
 
     trainer = PLTrainer(cfg, data.train, base_state, framework, addons, rd, device, trajectory_eval,
-                        tracker.log_metrics, progress)
+                        tracker.log_metrics, progress, ensemble=ensemble)
     try:
         trainer.fit({"mlflow_run_id": tracker.run_id, "config_hash": h})
     except BaseException as exc:
@@ -143,6 +157,14 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
             metrics[f"delta/{name}-base/{m}"] = metrics[f"{name}/{m}"] - metrics[f"base/{m}"]
     for step, values in trainer.trajectory.items():
         metrics[f"trajectory/student/target_psnr@{step}"] = values["student/target_psnr"]
+    addon_summaries = {name: a.summary() for name, a in zip(spec.addons, addons)}
+    levels = None
+    if "qcond" in spec.addons and cfg.addons.qcond.diagnostics:
+        q = cfg.addons.qcond
+        levels = level_diagnostics(trainer.student, trainer.teacher, test, ensemble, q.num_levels, device,
+                                   q.diag_max_images)
+        levels["pl_level_histogram"] = addon_summaries["qcond"]["pl_level_histogram"]
+        metrics.update(level_metrics(levels))
 
     k = min(cfg.eval.grid_images, len(test))
     rows = [[test.inputs[i], outputs["base"][i], outputs["student"][i], test.target(i)] for i in range(k)]
@@ -173,7 +195,11 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
         "test_ids": list(test.ids),
         "split_sizes": {k: len(v) for k, v in data.split.items()},
         "n_real": len(data.evaluation.real),
-        "reward_metrics": [],  # NR metrics that were also training rewards (flagged in tables)
+        "iqa_preset": ensemble.preset if ensemble is not None else None,
+        # NR metrics that were also training signals (ensemble members): flagged in tables
+        "reward_metrics": reward_metric_names(ensemble, set(registry.iqa.names())),
+        "levels": levels,
+        "addons": addon_summaries,
         "base_model": base_info,
         "timing": timing,
         "run_dir": str(rd),

@@ -171,3 +171,22 @@ def test_two_trackers_coexist_and_context_manager(store, client) -> None:
     assert client.get_run(b.run_id).info.status == "FAILED"
     assert client.get_run(a.run_id).data.metrics["m"] == 1.0
     assert a.experiment_id != b.experiment_id
+
+
+def test_parallel_first_use_of_one_sqlite_store(tmp_path):
+    """Several processes opening a fresh store at once: none fails on schema creation."""
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    code = (
+        "import sys; from qtbench.tracking.mlflow_tracker import Tracker; "
+        f"t = Tracker({uri!r}, 'exp', 'r' + sys.argv[1]); t.log_metrics({{'m': 1.0}}); t.finish()"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stderr=subprocess.PIPE, text=True) for i in range(3)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    from mlflow.tracking import MlflowClient
+
+    exp = MlflowClient(uri).get_experiment_by_name("exp")
+    assert len(MlflowClient(uri).search_runs([exp.experiment_id])) == 3

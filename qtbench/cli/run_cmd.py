@@ -73,9 +73,40 @@ def print_summary(summary: dict) -> None:
         d_s = m.get(f"delta/{name}-base/target_ssim")
         print(f"{name:<10}{m[f'{name}/target_psnr']:>9.2f}{m[f'{name}/target_ssim']:>8.3f}"
               f"{(f'{d_p:+.2f}' if d_p is not None else ''):>9}{(f'{d_s:+.3f}' if d_s is not None else ''):>9}")
+    print_nr(summary)
+    print_levels(summary)
     t = summary["timing"]
     base = "reused from cache" if t["base_cached"] else "trained in {:.1f} s".format(t["base_train_seconds"])
     print(f"PL stage {t['pl_seconds']:.1f} s ({t['s_per_iter'] * 1000:.0f} ms/iter); base model {base}")
+
+
+def print_nr(summary: dict) -> None:
+    """No-reference metrics on target-test; a ``*`` flags metrics that were also training signals."""
+    m, flagged = summary["metrics"], set(summary.get("reward_metrics") or [])
+    prefix = "student/target_"
+    names = sorted({k[len(prefix):] for k in m if k.startswith(prefix)} - {"psnr", "ssim"})
+    if not names:
+        return
+    heads = [n + ("*" if n in flagged else "") for n in names]
+    print(f"{'NR (raw)':<10}" + "".join(f"{h:>10}" for h in heads))
+    for model in ("input", "base", "teacher", "student"):
+        print(f"{model:<10}" + "".join(f"{m.get(f'{model}/target_{n}', float('nan')):>10.2f}" for n in names))
+    if flagged & set(names):
+        print("* also a training signal (IQA ensemble member): may be inflated by reward hacking")
+
+
+def print_levels(summary: dict) -> None:
+    """The level diagnostics of a quality-conditioned student (qcond)."""
+    lv = summary.get("levels")
+    if not lv:
+        return
+    print(f"quality levels (student on {lv['n_images']} target-test images; ensemble {summary.get('iqa_preset')}):")
+    print(f"{'level':<7}{'PSNR':>8}{'score':>8}{'PL count':>10}")
+    hist = lv.get("pl_level_histogram") or [0] * len(lv["levels"])
+    for q, p, sc, c in zip(lv["levels"], lv["psnr"], lv["score"], hist):
+        print(f"{q:<7}{p:>8.2f}{sc:>8.3f}{c:>10}")
+    print(f"Spearman rho(level, score) {lv['spearman_rho']:+.2f}, rho(level, PSNR) {lv['spearman_rho_psnr']:+.2f}; "
+          f"top level vs teacher: {lv['top_minus_teacher_psnr']:+.2f} dB, score {lv['top_minus_teacher_score']:+.3f}")
 
 
 def handle(args: argparse.Namespace) -> int:

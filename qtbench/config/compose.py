@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from qtbench import registry
 from qtbench.config.schema import RunConfig
 from qtbench.errors import UserError
+from qtbench.iqa.config import resolve_preset, validate_iqa
 from qtbench.method_spec import MethodSpec, parse_method
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -105,6 +106,7 @@ def compose_run(
         raise UserError(f"invalid configuration: {_explain(exc)} (see `qtbench run --help` and `qtbench config`)") from None
     finally:
         GlobalHydra.instance().clear()
+    cfg.iqa.preset = resolve_preset(cfg.iqa.preset, cfg.scale)  # "auto" -> the scale's preset, logged with the run
     validate(cfg, spec)
     OmegaConf.set_readonly(cfg, True)
     return cfg
@@ -123,6 +125,7 @@ def validate(cfg: DictConfig, spec: MethodSpec | None = None) -> None:
         _check(s.optimizer in ("adam", "adamw"), f"{stage}.optimizer={s.optimizer!r}: choose adam or adamw")
         _check(s.lr > 0 and s.lr_min >= 0, f"{stage}.lr and {stage}.lr_min must be positive")
         _check(s.crop >= 16 and s.crop % 4 == 0, f"{stage}.crop={s.crop} must be a multiple of 4, >= 16")
+    _check(cfg.pl.target_crops in ("random", "grid"), f"pl.target_crops={cfg.pl.target_crops!r}: choose random or grid")
     _check(0.0 <= cfg.pl.ema_decay < 1.0, f"pl.ema_decay={cfg.pl.ema_decay} must be in [0, 1)")
     for key in ("w_sup", "w_pl"):
         _check(cfg.pl[key] >= 0, f"pl.{key}={cfg.pl[key]} is a loss weight and must be >= 0")
@@ -131,8 +134,11 @@ def validate(cfg: DictConfig, spec: MethodSpec | None = None) -> None:
     _check(0 < lo <= hi, f"strong.contrast={list(cfg.strong.contrast)} must satisfy 0 < low <= high")
     lo, hi = cfg.strong.gamma
     _check(0 < lo <= hi, f"strong.gamma={list(cfg.strong.gamma)} must satisfy 0 < low <= high")
+    lo, hi = cfg.strong.noise
+    _check(0 <= lo <= hi, f"strong.noise={list(cfg.strong.noise)} must satisfy 0 <= low <= high")
     _check(0 <= cfg.strong.blur_prob <= 1, f"strong.blur_prob={cfg.strong.blur_prob} must be in [0, 1]")
     _check(cfg.runtime.device in ("cpu", "cuda", "auto"), f"runtime.device={cfg.runtime.device!r}: cpu, cuda or auto")
+    validate_iqa(cfg)
     framework = spec.framework if spec is not None else parse_method(cfg.method).framework
     for reg, key in ((registry.tasks, cfg.task.name), (registry.backbones, cfg.backbone.name), (registry.frameworks, framework)):
         entry = reg.get(key)

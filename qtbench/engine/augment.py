@@ -33,7 +33,7 @@ def blur3(x: Tensor) -> Tensor:
 
 
 def strong_view(x: Tensor, cfg: DictConfig, gen: torch.Generator) -> Tensor:
-    """Per-sample contrast (about the mean), brightness, gamma and an occasional blur (feasibility.md).
+    """Per-sample contrast (about the mean), brightness, gamma, an occasional blur and Gaussian noise.
 
     Args:
         x: [B,3,H,W] in [0,1].
@@ -50,4 +50,9 @@ def strong_view(x: Tensor, cfg: DictConfig, gen: torch.Generator) -> Tensor:
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     y = ((x - mean) * contrast + mean + bright).clamp(0, 1)
     y = y.clamp_min(1e-6) ** gamma
-    return torch.where(blur, blur3(y), y).clamp(0, 1)
+    y = torch.where(blur, blur3(y), y)
+    lo, hi = cfg.noise
+    if hi > 0:  # drawn only when enabled, so runs without noise keep their random stream
+        sigma = _uniform(b, lo, hi, gen).view(b, 1, 1, 1)
+        y = y + sigma * torch.randn(y.shape, generator=gen)
+    return y.clamp(0, 1)

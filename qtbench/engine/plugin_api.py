@@ -10,6 +10,14 @@ One PL-training step, and where plugins act:
 5. ``Framework.target_loss`` plus ``AddOn.extra_losses``;
 6. optimiser step and EMA update (engine).
 
+A PL batch has two sides. *Candidates* are per crop: ``candidates`` [B,K,...] with their scores.
+*Labels* are what the student trains on: N labels, label ``n`` belonging to crop ``owner[n]``; with
+``owner=None`` label ``n`` belongs to crop ``n`` (N = B: plain MT, one label per crop). A memory bank
+(method.md §7) makes N up to k x B, each label with its own level.
+
+Add-ons run in ascending ``order`` (maug adds views; gate, then bank, then qcond's level assignment), so
+the method string's order does not change what a run computes. Add-ons that declare ``needs_iqa`` get
+the IQA ensemble through :meth:`AddOn.setup`; the engine then scores every step's candidates once.
 Framework and add-on state (banks, running percentiles) goes into the checkpoint via ``state_dict``.
 """
 
@@ -32,26 +40,35 @@ class TargetBatch:
         weak: [B,3,h,w] weak view (teacher input).
         strong: [B,3,h,w] strong photometric view of the same crop (student input).
         clean: [B,3,h,w] true clean crop, present only for frameworks with ``uses_target_labels``.
+        key: [B] spatially aligned crop identity ``image * n_windows + window`` (``pl.target_crops=grid``),
+            None with random crops. Banks key their entries by it (method.md §7, §21 item 15).
     """
 
     index: Tensor
     weak: Tensor
     strong: Tensor
     clean: Optional[Tensor] = None
+    key: Optional[Tensor] = None
 
 
 @dataclass
 class PLBatch:
-    """Pseudo-label records of one step (one per unlabelled crop).
+    """Pseudo-label records of one step.
 
     Args:
         candidates: [B,K,3,h,w] candidate PLs.
-        label: [B,3,h,w] the selected PL.
-        weight: [B] per-image weight (0 drops the image).
-        mask: optional [B,1,h,w] per-pixel trust.
-        scores: per-member scores [B,K] (higher = better, in [0,1]).
-        score: combined score [B,K] or None.
-        level: [B] quality level the student is conditioned on, or None (unconditioned).
+        label: [N,3,h,w] the labels the student trains on (N = B unless ``owner`` is set).
+        weight: [N] per-label weight (0 drops the label).
+        mask: optional [N,1,h,w] per-pixel trust.
+        scores: per-member scores of the candidates, [B,K] each (normalised, higher = better).
+        score: combined score of the candidates [B,K], or None (not scored).
+        level: [N] quality level the student is conditioned on per label, or None (unconditioned).
+        owner: [N] crop index of each label, or None (label ``n`` belongs to crop ``n``).
+        label_score: [N] combined score of each label (levels are computed from it), or None.
+        cand_mask: optional [B,K,1,h,w] per-pixel trust of the candidates (block-wise, method.md §3.3).
+        keep: optional [B] bool gate verdict per crop (method.md §6.2); None = every crop kept.
+        norm: optional scalar denominator of the target loss; None = the weight sum (at least 1).
+        cache: per-step memo shared by add-ons (e.g. the student's top-level output used by pref and crop).
     """
 
     candidates: Tensor
@@ -61,6 +78,46 @@ class PLBatch:
     scores: dict[str, Tensor] = field(default_factory=dict)
     score: Optional[Tensor] = None
     level: Optional[Tensor] = None
+    owner: Optional[Tensor] = None
+    label_score: Optional[Tensor] = None
+    cand_mask: Optional[Tensor] = None
+    keep: Optional[Tensor] = None
+    norm: Optional[Tensor] = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_candidates(cls, candidates: Tensor) -> "PLBatch":
+        """Every candidate is a label: K = 1 gives plain MT's record (no owner); K > 1 gives K labels per
+        crop, each of weight 1 (so the default target loss averages them per crop)."""
+        b, k = candidates.shape[:2]
+        if k == 1:
+            return cls(candidates, candidates[:, 0], torch.ones(b, device=candidates.device))
+        owner = torch.arange(b, device=candidates.device).repeat_interleave(k)
+        return cls(candidates, candidates.flatten(0, 1), torch.ones(b * k, device=candidates.device), owner=owner)
+
+    def owners(self) -> Tensor:
+        """[N] crop index of every label (``arange(N)`` when ``owner`` is None)."""
+        return self.owner if self.owner is not None else torch.arange(self.label.shape[0], device=self.label.device)
+
+
+@dataclass
+class AddOnContext:
+    """What :meth:`AddOn.setup` receives.
+
+    Args:
+        ensemble: the run's IQA ensemble (``qtbench.iqa.ensemble.Ensemble``), or None when no add-on
+            declares ``needs_iqa``.
+        total_iters: length of the PL stage (start iterations are fractions of it, DESIGN.md §5).
+        device: torch device.
+        seed: run seed (add-ons seed their own generators from it).
+        n_keys: number of distinct target crop keys (``pl.target_crops=grid``), 0 with random crops.
+    """
+
+    ensemble: Any
+    total_iters: int
+    device: torch.device
+    seed: int = 0
+    n_keys: int = 0
 
 
 class Framework:
@@ -90,12 +147,18 @@ class Framework:
         return pl
 
     def target_loss(self, pred: Tensor, pl: PLBatch) -> Tensor:
-        """Loss of the student's strong-view output against the PL; default: weighted (masked) L1."""
+        """Loss of the student's outputs against the labels; default: weighted (masked) L1.
+
+        Args:
+            pred: [N,3,h,w] student output for each label (strong view of its crop, at its level).
+            pl: the step's PL record; ``pl.norm`` overrides the denominator (weight sum, at least 1).
+        """
         err = (pred - pl.label).abs()
         if pl.mask is not None:
             err = err * pl.mask
         per_image = err.flatten(1).mean(1)
-        return (per_image * pl.weight).sum() / pl.weight.sum().clamp_min(1.0)
+        norm = pl.weight.sum().clamp_min(1.0) if pl.norm is None else pl.norm
+        return (per_image * pl.weight).sum() / norm
 
     def state_dict(self) -> dict[str, Any]:
         """Framework state saved in checkpoints (banks, running statistics)."""
@@ -106,11 +169,24 @@ class Framework:
 
 
 class AddOn:
-    """Base class of add-ons (QualiTeacher components). Every hook is a no-op by default."""
+    """Base class of add-ons (QualiTeacher components). Every hook is a no-op by default.
+
+    Class attributes:
+        order: hooks of all add-ons run in ascending ``order`` (ties: method order).
+        needs_iqa: the add-on uses the IQA ensemble; the runner builds it (once) and the engine scores
+            every step's candidates with it.
+    """
+
+    order: int = 50
+    needs_iqa: bool = False
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:
         self.cfg = cfg
         self.options = options
+
+    def setup(self, ctx: AddOnContext) -> None:
+        """Called once by the trainer before training (and before a checkpoint is restored) with the
+        ensemble the runner built (or None), the schedule, the device and the number of crop keys."""
 
     def on_candidates(self, teacher: torch.nn.Module, batch: TargetBatch, candidates: Tensor) -> Tensor:
         """Add or transform candidates."""
@@ -131,6 +207,14 @@ class AddOn:
     def inference_level(self) -> Optional[int]:
         """The quality level the student is asked for at evaluation (None: unconditioned)."""
         return None
+
+    def step_metrics(self) -> dict[str, Tensor]:
+        """Scalars about the last step (drop rate, bank fill...), logged with the losses."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able facts for ``summary.json`` (``addons.<name>``), e.g. the PL level histogram."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from qtbench.engine import checkpoint
 from qtbench.engine.augment import strong_view
 from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler
-from qtbench.engine.plugin_api import AddOn, Framework, PLBatch, TargetBatch
+from qtbench.engine.plugin_api import AddOn, AddOnContext, Framework, PLBatch, TargetBatch
 from qtbench.engine.sampler import CropSampler
 from qtbench.engine.timers import StageTimer
 from qtbench.errors import TrainingDiverged
@@ -58,6 +58,8 @@ class PLTrainer:
         evaluate: ``student -> {metric: value}`` for the trajectory (evaluation code holds the test set).
         log: ``(metrics, step) -> None`` (MLflow).
         progress: show a progress bar.
+        ensemble: IQA ensemble (built by the runner when an add-on ``needs_iqa``); when given, every
+            step's candidates are scored with it in one batched call (DESIGN.md §8).
     """
 
     def __init__(
@@ -72,8 +74,11 @@ class PLTrainer:
         evaluate: Callable[[torch.nn.Module], dict[str, float]],
         log: Callable[[dict[str, float], int], None],
         progress: bool = True,
+        ensemble: Optional[torch.nn.Module] = None,
     ) -> None:
-        self.cfg, self.data, self.framework, self.addons = cfg, data, framework, addons
+        # hooks run in the add-ons' declared order (gate, bank, then levels), whatever the method order
+        addons = sorted(addons, key=lambda a: a.order)
+        self.cfg, self.data, self.framework, self.addons, self.ensemble = cfg, data, framework, addons, ensemble
         self.run_dir, self.device, self.evaluate, self.log, self.progress = Path(run_dir), device, evaluate, log, progress
         torch.manual_seed(cfg.seed)
         self.student = build_backbone(cfg.backbone).to(device)
@@ -89,8 +94,13 @@ class PLTrainer:
         if framework.uses_target_images:
             labels = data.target_labels(framework) if framework.uses_target_labels else None
             self.tgt_sampler = CropSampler(
-                data.target_inputs, cfg.pl.crop, self.np_rng, targets=(labels.__getitem__ if labels else None)
+                data.target_inputs, cfg.pl.crop, self.np_rng, targets=(labels.__getitem__ if labels else None),
+                mode=cfg.pl.target_crops,
             )
+        n_keys = self.tgt_sampler.n_keys if self.tgt_sampler is not None and cfg.pl.target_crops == "grid" else 0
+        ctx = AddOnContext(ensemble, cfg.pl.iters, device, cfg.seed, n_keys)
+        for a in self.addons:
+            a.setup(ctx)
         self.timer = StageTimer()
         self.step = 0
         self.trajectory: dict[int, dict[str, float]] = {}
@@ -131,6 +141,30 @@ class PLTrainer:
         checkpoint.set_global_rng_state(state["global_rng"])
 
     # -- one step ------------------------------------------------------------------------------------
+    def score(self, pl: PLBatch) -> PLBatch:
+        """Score all B*K candidates with one ensemble call (per member); labels inherit their scores."""
+        b, k = pl.candidates.shape[:2]
+        s = self.ensemble.score(pl.candidates.flatten(0, 1))
+        pl.scores = {name: v.view(b, k) for name, v in s.members.items()}
+        pl.score = s.combined.view(b, k)
+        pl.label_score = pl.score[:, 0] if pl.owner is None else pl.score.flatten()
+        return pl
+
+    def student_on_labels(self, batch: TargetBatch, pl: PLBatch) -> torch.Tensor:
+        """[N,3,h,w] student output for every label: the strong view of its crop at its level.
+
+        With several labels per crop (a bank, several views), labels of one crop that share a level share
+        one forward pass (same input, same level: same output), so the cost is one pass per distinct pair.
+        """
+        if pl.owner is None:
+            return self.student(batch.strong, level=pl.level)
+        lv = pl.level + 1 if pl.level is not None else torch.zeros_like(pl.owner)
+        pair = pl.owner * (1 << 20) + lv
+        uniq, inv = torch.unique(pair, return_inverse=True)
+        own, lvl = uniq // (1 << 20), uniq % (1 << 20) - 1
+        out = self.student(batch.strong[own], level=lvl if pl.level is not None else None)
+        return out[inv]
+
     def train_step(self) -> dict[str, float]:
         cfg, fw, t = self.cfg, self.framework, self.timer
         with t("data"):
@@ -139,10 +173,11 @@ class PLTrainer:
                 src_in = strong_view(src_in, cfg.strong, self.gen)
             batch = None
             if self.tgt_sampler is not None:
-                idx, weak, clean = self.tgt_sampler.sample(cfg.pl.batch_target)
+                idx, weak, clean, key = self.tgt_sampler.sample_keyed(cfg.pl.batch_target)
                 strong = strong_view(weak, cfg.strong, self.gen)
                 batch = TargetBatch(idx, weak.to(self.device), strong.to(self.device),
-                                    clean.to(self.device) if clean is not None else None)
+                                    clean.to(self.device) if clean is not None else None,
+                                    key.to(self.device) if key is not None else None)
             src_in, src_gt = src_in.to(self.device), src_gt.to(self.device)
         pl = None
         if batch is not None:
@@ -150,8 +185,10 @@ class PLTrainer:
                 cands = fw.candidates(self.teacher, batch)
                 for a in self.addons:
                     cands = a.on_candidates(self.teacher, batch, cands)
-                pl = PLBatch(cands, cands[:, 0], torch.ones(cands.shape[0], device=cands.device))
+                pl = PLBatch.from_candidates(cands)
             with t("scoring"):
+                if self.ensemble is not None:
+                    pl = self.score(pl)
                 for a in self.addons:
                     pl = a.on_score(pl)
                 pl = fw.select(pl, batch, self.step)
@@ -161,7 +198,10 @@ class PLTrainer:
             losses = {"loss/sup": (self.student(src_in) - src_gt).abs().mean()}
             total = cfg.pl.w_sup * losses["loss/sup"]
             if batch is not None:
-                losses["loss/pl"] = fw.target_loss(self.student(batch.strong, level=pl.level), pl)
+                if pl.label.shape[0]:
+                    losses["loss/pl"] = fw.target_loss(self.student_on_labels(batch, pl), pl)
+                else:  # a bank with nothing stored yet for any crop of this batch
+                    losses["loss/pl"] = total.new_zeros(())
                 total = total + cfg.pl.w_pl * losses["loss/pl"]
                 for a in self.addons:
                     for name, value in a.extra_losses(self.student, batch, pl, self.step).items():
@@ -182,7 +222,11 @@ class PLTrainer:
             ema_update(self.teacher, self.student, cfg.pl.ema_decay)
         out = {k: float(v.detach()) for k, v in losses.items()}
         if pl is not None:
-            out["pl/kept_fraction"] = float((pl.weight > 0).float().mean())
+            out["pl/kept_fraction"] = float((pl.weight > 0).float().mean()) if pl.label.shape[0] else 0.0
+            if pl.owner is not None:
+                out["pl/labels_per_crop"] = pl.label.shape[0] / batch.weak.shape[0]
+        for a in self.addons:
+            out.update({k: float(v) for k, v in a.step_metrics().items()})
         return out
 
     def _check_finite(self) -> None:

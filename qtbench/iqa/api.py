@@ -14,25 +14,10 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from qtbench.errors import UserError
+from qtbench.iqa.config import MemberConfig  # defined torch-free for the config schema; part of this contract
 
-@dataclass
-class MemberConfig:
-    """One ensemble member.
-
-    Args:
-        name: a registered member (``niqe_fit``, ``degprob``) or any pyiqa NR metric name (``piqe``, ``musiq``...).
-        weight: weight in the combined score.
-        lo, hi: raw score range used for normalisation (None: the metric's own range).
-        lower_better: direction of the raw score (None: the metric's own metadata).
-        clamp: clip the normalised score to [0, 1] (the official code does not clip MUSIQ; BRISQUE only from below).
-    """
-
-    name: str = "piqe"
-    weight: float = 1.0
-    lo: Optional[float] = None
-    hi: Optional[float] = None
-    lower_better: Optional[bool] = None
-    clamp: bool = False
+__all__ = ["IQAContext", "Member", "MemberConfig", "Scores"]
 
 
 @dataclass
@@ -66,6 +51,8 @@ class Member(torch.nn.Module):
         lower_better: direction of the raw score.
         lo, hi: raw score range for normalisation.
         clamp: clip normalised scores to [0, 1].
+        floor: raw scores are clipped from below at ``floor`` before normalising (None: no floor).
+        batched: ``raw`` scores a whole batch in one call; False when the member loops over images inside.
     """
 
     name: str = "member"
@@ -75,13 +62,44 @@ class Member(torch.nn.Module):
     lo: float = 0.0
     hi: float = 1.0
     clamp: bool = False
+    floor: Optional[float] = None
+    batched: bool = True
+
+    def configure(self, cfg: MemberConfig) -> "Member":
+        """Take name, normalisation overrides and clipping from ``cfg`` (None keeps the member's own lo/hi/direction).
+
+        Args:
+            cfg: the member's config (method.md §3.1 normalisations are expressed this way, see presets.py).
+        """
+        self.name = cfg.name
+        self.lo = self.lo if cfg.lo is None else float(cfg.lo)
+        self.hi = self.hi if cfg.hi is None else float(cfg.hi)
+        self.lower_better = self.lower_better if cfg.lower_better is None else bool(cfg.lower_better)
+        self.clamp = bool(cfg.clamp)
+        self.floor = None if cfg.floor is None else float(cfg.floor)
+        if not self.hi > self.lo:
+            raise UserError(f"IQA member {self.name!r}: normalisation needs hi > lo, got lo={self.lo}, hi={self.hi}")
+        return self
+
+    @classmethod
+    def build(cls, cfg: MemberConfig, iqa_cfg: Any, ctx: IQAContext) -> "Member":
+        """Factory every member class provides (``qtbench.iqa.ensemble.build_ensemble`` calls it).
+
+        Args:
+            cfg: this member's config (name, weight, normalisation overrides).
+            iqa_cfg: the run's ``iqa`` section (member-specific options such as ``iqa_cfg.degprob``).
+            ctx: training data, seed, device (fitted members fit or load from the cache here).
+        """
+        raise NotImplementedError
 
     def raw(self, images: Tensor) -> Tensor:
         """[N,3,H,W] in [0,1] -> [N] raw scores (one batched call). Grad only if ``differentiable``."""
         raise NotImplementedError
 
     def normalise(self, raw: Tensor) -> Tensor:
-        """Raw -> higher-is-better: ``(raw - lo) / (hi - lo)``, flipped when ``lower_better``."""
+        """Raw -> higher-is-better: ``(raw - lo) / (hi - lo)``, flipped when ``lower_better`` (method.md §3.1)."""
+        if self.floor is not None:
+            raw = raw.clamp_min(self.floor)
         n = (raw - self.lo) / (self.hi - self.lo)
         n = 1.0 - n if self.lower_better else n
         return n.clamp(0.0, 1.0) if self.clamp else n
@@ -93,8 +111,9 @@ class Member(torch.nn.Module):
 
 @dataclass
 class Scores:
-    """Scores of N images: per-member normalised scores and the weighted combination."""
+    """Scores of N images: per-member normalised scores, the weighted combination and the raw member scores."""
 
     members: dict[str, Tensor]
     combined: Tensor
+    raw: dict[str, Tensor] = field(default_factory=dict)
 

@@ -224,10 +224,11 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
         self._finished = False
         tag_map = {str(k): _truncate(str(v), MAX_TAG_VALUE_LEN) for k, v in (tags or {}).items()}
         with _sqlite_init_lock(tracking_uri):
+            self.client = MlflowClient(tracking_uri=tracking_uri)
+            self.client.search_experiments(max_results=1)  # forces the store (and its schema) into existence
             self._open(experiment, run_name, run_id, tag_map, artifact_root)
 
     def _open(self, experiment: str, run_name: str, run_id: str | None, tag_map: dict, artifact_root: Path | None) -> None:

@@ -1,0 +1,122 @@
+"""``crop``: cropped consistency against reward hacking (method.md §9).
+
+    Y   = clamp(S(u_s; top))
+    s1  = r(Crop(Y))                  restore, then crop
+    s2  = r(clamp(S(Crop'(u_s); top)))  crop, then restore
+    L   = w * sum_b |s1 - s2| / B
+
+Crops are ``ratio`` x height by ``ratio`` x width. The official code draws the two windows independently
+(they generally cover different regions, §21 item 9); ``windows=aligned`` uses one window for both, so the
+two orders restore the same content. ``Y`` is shared with ``pref`` when both are on (same input, level
+and weights: the same tensor the official code computes twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+
+from methods.pref import TOP_OUTPUT
+from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
+from qtbench.errors import UserError
+from qtbench.registry import addons
+
+
+@dataclass
+class CropConfig:
+    """Options of :class:`CroppedConsistency`."""
+
+    weight: float = 1.0  # source: method.md §9, §19 (local_consistency_weight 1.0 in the yml; code default 0.1)
+    ratio: float = 0.5  # crop side / image side; source: method.md §9 (half height x half width)
+    start: float = 0.2  # fraction of the PL stage; source: method.md §9 (local_consistency_start_iter 2000 of 10000)
+    windows: str = "independent"  # source: method.md §9 (two independent windows); or "aligned"
+
+
+def windows(x: Tensor, top: Tensor, left: Tensor, size: tuple[int, int]) -> Tensor:
+    """Per-sample windows of ``x`` [B,C,H,W] at (top[b], left[b]) of ``size`` (differentiable gather)."""
+    ch, cw = size
+    b = x.shape[0]
+    rows = top[:, None] + torch.arange(ch, device=x.device)  # [B,ch]
+    cols = left[:, None] + torch.arange(cw, device=x.device)  # [B,cw]
+    idx = torch.arange(b, device=x.device)[:, None, None]
+    return x.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def consistency_loss(s1: Tensor, s2: Tensor, weight: float) -> Tensor:
+    """``weight * sum_b |s1 - s2| / B`` (method.md §9)."""
+    return weight * (s1 - s2).abs().sum() / s1.shape[0]
+
+
+@addons.register(
+    "crop", "cropped consistency: reward of crop(restore(x)) must match reward of restore(crop(x)) at the top level",
+    source="method.md §9 (official use_local_consistency)", config=CropConfig, requires=("qcond",),
+)
+class CroppedConsistency(AddOn):
+    """Adds ``loss/crop`` from ``start`` x the PL stage on.
+
+    Args:
+        cfg: the run config.
+        options: :class:`CropConfig`.
+    """
+
+    order = 70  # after pref (60), whose top-level output it reuses
+    needs_iqa = True
+
+    def __init__(self, cfg: DictConfig, options: DictConfig) -> None:
+        super().__init__(cfg, options)
+        self.top = int(cfg.addons.qcond.num_levels) - 1
+        self.gen = torch.Generator().manual_seed(int(cfg.seed) + 701)
+        self.ensemble = None
+        self.start_step = 0
+        self.last: dict[str, Tensor] = {}
+
+    @staticmethod
+    def validate_config(cfg: DictConfig) -> None:
+        o = cfg.addons.crop
+        if "qcond" not in cfg.addons:
+            raise UserError("crop needs qcond (it restores at the top quality level); add '+qcond'")
+        if not 0.0 < o.ratio < 1.0:
+            raise UserError(f"addons.crop.ratio={o.ratio} must be in (0, 1)")
+        if not 0.0 <= o.start <= 1.0:
+            raise UserError(f"addons.crop.start={o.start} is a fraction of the PL stage: use [0, 1]")
+        if o.windows not in ("independent", "aligned"):
+            raise UserError(f"addons.crop.windows={o.windows!r}: choose independent or aligned")
+        if round(cfg.pl.crop * o.ratio) < 8:
+            raise UserError(f"addons.crop.ratio={o.ratio} of pl.crop={cfg.pl.crop} leaves windows under 8 px")
+
+    def setup(self, ctx: AddOnContext) -> None:
+        self.ensemble = ctx.ensemble
+        self.start_step = round(self.options.start * ctx.total_iters)
+
+    def _offsets(self, b: int, h: int, w: int, size: tuple[int, int], device) -> tuple[Tensor, Tensor]:
+        top = torch.randint(h - size[0] + 1, (b,), generator=self.gen).to(device)
+        left = torch.randint(w - size[1] + 1, (b,), generator=self.gen).to(device)
+        return top, left
+
+    def extra_losses(self, student: torch.nn.Module, batch: TargetBatch, pl: PLBatch, step: int) -> dict[str, Tensor]:
+        if step < self.start_step:
+            return {}
+        x = batch.strong
+        b, _, h, w = x.shape
+        size = (round(h * self.options.ratio), round(w * self.options.ratio))
+        y = pl.cache[TOP_OUTPUT] if TOP_OUTPUT in pl.cache else student(x, level=self.top).clamp(0, 1)
+        t1, l1 = self._offsets(b, h, w, size, x.device)
+        t2, l2 = (t1, l1) if self.options.windows == "aligned" else self._offsets(b, h, w, size, x.device)
+        restored_crop = student(windows(x, t2, l2, size), level=self.top).clamp(0, 1)
+        r = self.ensemble.reward(torch.cat([windows(y, t1, l1, size), restored_crop]))  # one call per member
+        loss = consistency_loss(r[:b], r[b:], self.options.weight)
+        self.last = {"crop/gap": (r[:b] - r[b:]).detach().abs().mean()}
+        return {"crop": loss}
+
+    def step_metrics(self) -> dict[str, Tensor]:
+        return self.last
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.gen.set_state(state["gen"])

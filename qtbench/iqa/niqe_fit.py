@@ -1,0 +1,194 @@
+"""Member ``niqe_fit``: NIQE with a pristine model fitted by qtbench on the run's clean *source* photos.
+
+pyiqa's NIQE needs ``niqe_modelparameters.mat`` (not obtainable offline, install.md §3.7). qtbench fits the
+same two arrays (``mu_prisparam`` 1x36, ``cov_prisparam`` 36x36 — the keys pyiqa's NIQE reads through
+``pretrained_model_path``) the way the original NIQE fits its pristine model: 36 NSS features per patch
+(18 at full and 18 at half resolution, pyiqa's ``compute_feature``), patches kept only when their sharpness
+(mean local deviation) exceeds ``sharpness`` x the sharpest patch of the photo; then the multivariate Gaussian
+of the kept patches. Scoring uses the same features and NIQE's distance (the numbers of pyiqa's ``niqe()``,
+checked by a test), batched and safe on flat images; lower is better.
+
+Normalisation (documented choice): NIQE's scale depends on the patch size and the number of patches per
+image, so no fixed range fits, and on candidate-sized crops it is heavy-tailed. ``lo``/``hi`` are calibrated
+at fit time as the ``calib_q`` and ``1 - calib_q`` quantiles of NIQE over ``calib_crops`` clean source crops
+plus their co-located degraded crops, all of the candidates' size (``calib_crop``): the central part of the
+scores the member will see maps to [0, 1] (lower NIQE -> nearer 1). The offline preset clamps it to [0, 1] so
+that the tail (flat crops score NIQE in the tens) cannot dominate the ensemble. ``lo``/``hi`` in the member
+config override the calibration.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.io
+import torch
+from torch import Tensor
+
+from qtbench import atomic, registry
+from qtbench.errors import UserError
+from qtbench.iqa import fit_util
+from qtbench.iqa.api import IQAContext, Member, MemberConfig
+from qtbench.iqa.config import NIQEFitConfig
+
+FIT_VERSION = 1  # bump when the fitting code changes its results (invalidates the cache)
+_GAUSS_SIZE, _GAUSS_SIGMA = 7, 7.0 / 6.0  # source: NIQE's local mean/deviation window (pyiqa normalize_img_with_gauss)
+
+
+def luma255(images: Tensor) -> Tensor:
+    """RGB [N,3,H,W] in [0,1] -> rounded Y (YIQ) in [0, 255], float64, exactly as pyiqa's ``calculate_niqe``."""
+    from pyiqa.archs.func_util import diff_round
+    from pyiqa.utils.color_util import to_y_channel
+
+    return diff_round(to_y_channel(images, 255, "yiq")).to(torch.float64)
+
+
+def patch_features(y: Tensor, patch: int, sharpness: bool = False) -> tuple[Tensor, Tensor | None]:
+    """36 NIQE features (and optionally the sharpness) of every whole ``patch`` block of Y images.
+
+    Args:
+        y: [N,1,H,W] luma in [0, 255] (:func:`luma255`).
+        patch: block size at full resolution (half of it at the second scale).
+        sharpness: also return each block's sharpness (fitting only).
+
+    Returns:
+        ``(features [N,B,36], sharpness [N,B] or None)`` with B blocks per image (partial blocks are discarded).
+    """
+    from pyiqa.archs.func_util import normalize_img_with_gauss
+    from pyiqa.archs.niqe_arch import compute_feature
+    from pyiqa.matlab_utils import blockproc, fspecial, imfilter, imresize
+
+    nh, nw = y.shape[-2] // patch, y.shape[-1] // patch
+    img = y[..., : nh * patch, : nw * patch]
+    sharp = None
+    if sharpness:  # mean local standard deviation of the block (NIQE's patch selection)
+        k = fspecial(_GAUSS_SIZE, _GAUSS_SIGMA, 1).to(img)
+        mu = imfilter(img, k, padding="replicate")
+        sigma = (imfilter(img * img, k, padding="replicate") - mu * mu).abs().sqrt()
+        sharp = blockproc(sigma, [patch, patch], fun=lambda b, _: b.mean(dim=(1, 2, 3)).unsqueeze(-1))[..., 0]
+    feats = []
+    for scale in (1, 2):
+        norm = normalize_img_with_gauss(img, padding="replicate")
+        feats.append(blockproc(norm, [patch // scale, patch // scale], fun=compute_feature))
+        if scale == 1:
+            img = imresize(img / 255.0, scale=0.5, antialiasing=True) * 255.0
+    return torch.cat(feats, dim=-1), sharp
+
+
+def fit_pristine(clean: list[np.ndarray], cfg: NIQEFitConfig) -> tuple[np.ndarray, np.ndarray, int]:
+    """Fit ``(mu [36], cov [36,36], patches kept)`` on clean photos (uint8 HxWx3).
+
+    Raises:
+        UserError: fewer than 2 sharp patches (photos smaller than ``patch``).
+    """
+    kept = []
+    for img in clean:
+        feats, sharp = patch_features(luma255(fit_util.to_tensor(img)), cfg.patch, sharpness=True)
+        if feats.shape[1] == 0:
+            continue
+        keep = sharp[0] > cfg.sharpness * sharp[0].max()
+        if not keep.any():  # flat photo: keep its sharpest patch
+            keep = sharp[0] == sharp[0].max()
+        kept.append(feats[0][keep])
+    x = torch.cat(kept).numpy() if kept else np.zeros((0, 36))
+    x = x[np.isfinite(x).all(axis=1)]
+    if len(x) < 2:
+        raise UserError(f"niqe_fit: only {len(x)} usable {cfg.patch}-px patches in the clean source photos; "
+                        "lower iqa.niqe_fit.patch or use larger images")
+    return x.mean(axis=0), np.cov(x, rowvar=False), len(x)
+
+
+def niqe_scores(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Tensor:
+    """NIQE of a batch: [N,3,H,W] in [0,1] -> [N] (float32); NaN for an image without a usable block.
+
+    The same numbers as pyiqa's ``niqe()`` (same features, Eq. 10 of the NIQE paper), computed for the
+    whole batch at once and robust to flat blocks: pyiqa's ``niqe()`` crashes in ``pinv`` when a block's
+    features are NaN (a constant image or tile), here NaN blocks are left out and an image with none left
+    scores NaN (the ensemble's ``fallback``). Images smaller than ``patch`` are scored with one block of
+    their (even) smaller side — an approximation (the pristine model was fitted at ``patch``); one block
+    has zero covariance, as in pyiqa.
+    """
+    side = min(images.shape[-2:])
+    feats, _ = patch_features(luma255(images), min(patch, side - side % 2))  # [N,B,36]
+    valid = torch.isfinite(feats).all(dim=-1, keepdim=True)  # [N,B,1]
+    count = valid.sum(dim=1)  # [N,1]
+    x = torch.where(valid, feats, torch.zeros_like(feats))
+    mean = x.sum(dim=1) / count.clamp_min(1)  # [N,36]
+    dev = torch.where(valid, x - mean.unsqueeze(1), torch.zeros_like(x))
+    # sample covariance (n - 1), zero for a single block: pyiqa's nancov / np.cov convention
+    cov_d = dev.transpose(1, 2) @ dev / (count - 1).clamp_min(1).unsqueeze(-1)
+    inv = torch.linalg.pinv((cov.to(cov_d) + cov_d) / 2)
+    diff = (mu.to(mean) - mean).unsqueeze(1)  # [N,1,36]
+    out = (diff @ inv @ diff.transpose(1, 2)).reshape(-1).clamp_min(0).sqrt()
+    return torch.where(count.reshape(-1) > 0, out, torch.full_like(out, float("nan"))).to(torch.float32)
+
+
+@registry.iqa.register("niqe_fit", "NIQE with a pristine model fitted on the run's clean source photos (offline)",
+                       source="Mittal et al. 2013 (NIQE); pyiqa niqe_arch features; method.md §3.1 stand-in")
+class NIQEFitMember(Member):
+    """NIQE member with a fitted pristine model; lower raw = better; not differentiable.
+
+    Args:
+        mu, cov: pristine model (36 / 36x36).
+        patch: block size used for fitting and scoring.
+        lo, hi: calibrated raw range (see the module docstring).
+    """
+
+    differentiable = False
+    lower_better = True
+
+    def __init__(self, mu: np.ndarray, cov: np.ndarray, patch: int, lo: float, hi: float) -> None:
+        super().__init__()
+        self.register_buffer("mu", torch.as_tensor(np.ravel(mu), dtype=torch.float64))
+        self.register_buffer("cov", torch.as_tensor(cov, dtype=torch.float64))
+        self.patch = patch
+        self.lo, self.hi = float(lo), float(hi)
+
+    def raw(self, images: Tensor) -> Tensor:
+        """[N,3,H,W] in [0,1] -> [N] NIQE (no grad)."""
+        with torch.no_grad():
+            return niqe_scores(images, self.mu, self.cov, self.patch)
+
+    @classmethod
+    def build(cls, cfg: MemberConfig, iqa_cfg: Any, ctx: IQAContext) -> NIQEFitMember:
+        """Load the fitted model of this run's data from the cache, or fit and cache it (method.md §3.1).
+
+        Args:
+            cfg: member config (``lo``/``hi`` override the calibration).
+            iqa_cfg: the run's ``iqa`` section (``iqa_cfg.niqe_fit`` holds the fit options).
+            ctx: run context (training data, cache key).
+        """
+        opts = iqa_cfg.niqe_fit
+        path = fit_util.cache_path("niqe_fit", ctx, opts, FIT_VERSION, "mat")
+        if not path.is_file():
+            _fit_and_save(path, ctx, opts)
+        m = scipy.io.loadmat(str(path))
+        member = cls(m["mu_prisparam"], m["cov_prisparam"], int(opts.patch),
+                     float(m["qtbench_lo"].item()), float(m["qtbench_hi"].item()))
+        member.cache_file = str(path)
+        return member.configure(cfg).to(ctx.device)
+
+
+def _fit_and_save(path: Any, ctx: IQAContext, opts: Any) -> None:
+    train = ctx.train
+    mu, cov, n_kept = fit_pristine(train.source.clean, opts)
+    rng = np.random.default_rng([ctx.seed, 0x61E])  # calibration crops; separate stream from training
+    size = fit_util.crop_size(int(opts.calib_crop), train.source.inputs)
+    clean, deg = fit_util.paired_crops(train, int(opts.calib_crops), size, rng)
+    mu_t, cov_t = torch.from_numpy(mu), torch.from_numpy(cov)
+    scores = niqe_scores(torch.cat([clean, deg]), mu_t, cov_t, int(opts.patch)).to(torch.float64)
+    scores = scores[torch.isfinite(scores)]
+    q = float(opts.calib_q)
+    lo, hi = (float(v) for v in torch.quantile(scores, torch.tensor([q, 1.0 - q], dtype=torch.float64)))
+    if not hi > lo:  # all calibration crops score alike: keep a usable scale and say so
+        warnings.warn(f"niqe_fit: calibration NIQE quantiles coincide ({lo:.3f}); using hi = lo + 1", stacklevel=2)
+        hi = lo + 1.0
+
+    buf = io.BytesIO()
+    # pyiqa's keys: the file also works as pyiqa.create_metric('niqe', pretrained_model_path=...)
+    scipy.io.savemat(buf, {"mu_prisparam": mu[None, :], "cov_prisparam": cov, "qtbench_lo": lo, "qtbench_hi": hi,
+                           "qtbench_patches": n_kept})
+    atomic.write_bytes(path, buf.getvalue())

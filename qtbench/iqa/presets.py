@@ -1,0 +1,43 @@
+"""Named member sets of the IQA ensemble (method.md §3.1-3.2).
+
+``paper`` is the official ensemble (needs weight files: ``qtbench weights fetch --preset paper``);
+``offline`` is its stand-in that works on a laptop without network, each member mirroring one official
+member. The weights of both split 0.8 low-level / 0.2 semantic, as the official 0.4/0.2/0.4 does.
+"""
+
+from __future__ import annotations
+
+from qtbench.iqa.config import MemberConfig
+
+PRESETS: dict[str, list[MemberConfig]] = {
+    # source: method.md §3.1-3.2 (official: s = 0.4 m + 0.2 c + 0.4 b, hard-coded in the model file)
+    "paper": [
+        # MUSIQ-KonIQ: m = (raw - 0) / (100 - 0), not clipped
+        MemberConfig(name="musiq", weight=0.4, lo=0.0, hi=100.0, lower_better=False, clamp=False),
+        # The official 0.2 member is DA-CLIP's 1 - P(hazy) (daclip_ViT-B-32); pyiqa ships no DA-CLIP, so the
+        # semantic member here is pyiqa's CLIP-IQA ([N] names "CLIP-IQA"), range [0, 1], higher better.
+        MemberConfig(name="clipiqa", weight=0.2, lo=0.0, hi=1.0, lower_better=False, clamp=False),
+        # BRISQUE: b = (100 - max(raw, 0)) / 100, clamped from below only (b < 0 when raw > 100)
+        # source: method.md §3.1
+        MemberConfig(name="brisque", weight=0.4, lo=0.0, hi=100.0, lower_better=True, clamp=False, floor=0.0),
+    ],
+    # Offline stand-in, member for member:
+    #   niqe_fit <-> BRISQUE  (natural-scene-statistics model; 0.4)
+    #   piqe     <-> MUSIQ    (low-level perceptual distortion score; 0.4)
+    #   degprob  <-> DA-CLIP  (1 - P(degraded), degradation-aware, the "semantic" member; 0.2)
+    # degprob keeps the small weight although it is the most task-specific member: it is a tiny CNN trained on
+    # the *source* degradation, i.e. the member a preference loss could hack most easily (method.md §9, §21.10),
+    # and it is the only differentiable one here, like the official reward that mixes gradients from 0.6 of
+    # the weight (MUSIQ + DA-CLIP) with a constant BRISQUE.
+    "offline": [
+        # range calibrated at fit time (niqe_fit.py); clamped: NIQE of small crops is heavy-tailed
+        MemberConfig(name="niqe_fit", weight=0.4, clamp=True),
+        MemberConfig(name="piqe", weight=0.4),  # pyiqa metadata: 0..100, lower better -> 1 - piqe/100
+        MemberConfig(name="degprob", weight=0.2),  # already a probability: range 0..1, higher better
+    ],
+}
+
+
+def preset_members(name: str) -> list[MemberConfig]:
+    """A fresh copy of the members of preset ``name`` (KeyError when unknown; configs are validated earlier)."""
+    return [MemberConfig(**vars(m)) for m in PRESETS[name]]

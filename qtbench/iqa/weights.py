@@ -1,0 +1,201 @@
+"""Weight files of pyiqa metrics: where they live, whether they are there, fetching and verifying them.
+
+qtbench never lets pyiqa download while a run builds its ensemble: :func:`require` checks the files named
+in ``weights_manifest.json`` *before* a metric is constructed and raises a :class:`UserError` naming the
+file, the cache folder and the fetch command; :func:`no_downloads` turns any download pyiqa still attempts
+into the same error. Downloads happen only in ``qtbench weights fetch``, through pyiqa's own functions, into
+pyiqa's own cache (install.md §3.2): ``torch.hub.get_dir()/pyiqa`` and, for OpenAI CLIP, ``.../clip``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from qtbench.errors import UserError
+
+MANIFEST_PATH = Path(__file__).with_name("weights_manifest.json")
+FETCH_COMMAND = "qtbench weights fetch --preset paper"
+_DOWNLOAD_TIMEOUT_S = 30.0  # a firewalled host that drops packets would otherwise block forever
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One file of the manifest (fields as in ``weights_manifest.json``)."""
+
+    name: str
+    dir: str
+    store: str
+    url: str
+    hash: Optional[str]
+    hash_kind: str
+
+    def path(self) -> Path:
+        """Where pyiqa looks for it now (follows ``$TORCH_HOME``)."""
+        return hub_dir() / self.dir / self.name
+
+
+@functools.cache
+def load_manifest() -> dict[str, Any]:
+    """The parsed manifest (read once)."""
+    return json.loads(MANIFEST_PATH.read_text())
+
+
+def hub_dir() -> Path:
+    """``torch.hub.get_dir()``, i.e. ``$TORCH_HOME/hub``, read at call time."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir())
+
+
+def cache_dir() -> Path:
+    """pyiqa's weight cache, ``$TORCH_HOME/hub/pyiqa`` (install.md §3.2)."""
+    return hub_dir() / "pyiqa"
+
+
+def metric_entry(metric: str) -> Optional[dict[str, Any]]:
+    """The manifest entry of ``metric`` (None when the manifest does not know it)."""
+    return load_manifest()["metrics"].get(metric)
+
+
+def metric_files(metric: str) -> list[WeightFile]:
+    """Files ``metric`` needs according to the manifest ([] when it needs none or is not listed)."""
+    entry = metric_entry(metric)
+    return [WeightFile(**f) for f in entry["files"]] if entry is not None else []
+
+
+def _missing_message(metric: str, files: list[WeightFile]) -> str:
+    names = ", ".join(str(f.path()) for f in files)
+    return (f"IQA metric {metric!r} needs weight file(s) that are not in the cache: {names} (cache dir "
+            f"{cache_dir()}, from $TORCH_HOME/hub); run `{FETCH_COMMAND}` (or `qtbench weights fetch --metric "
+            f"{metric}`) on a machine with network access and copy {hub_dir()} here, or use iqa.preset=offline")
+
+
+def require(metric: str) -> dict[str, Any]:
+    """Check that ``metric``'s files are present; return the extra ``create_metric`` kwargs that point pyiqa at them.
+
+    No network access: presence is checked by file name only (hashes: ``qtbench weights verify``).
+
+    Raises:
+        UserError: a file is missing (names file, cache dir and fetch command).
+    """
+    entry = metric_entry(metric)
+    if entry is None:
+        return {}
+    files = metric_files(metric)
+    missing = [f for f in files if not f.path().is_file()]
+    if missing:
+        raise UserError(_missing_message(metric, missing))
+    kwargs = dict(entry["kwargs"])
+    if entry["path_arg"] is not None:
+        # explicit path: pyiqa resolves its own cache dir once at import, $TORCH_HOME set later would be ignored
+        kwargs[entry["path_arg"]] = str(files[0].path())
+    return kwargs
+
+
+class _DownloadBlocked(OSError):
+    def __init__(self, url: str) -> None:
+        super().__init__(f"download of {url} blocked")
+        self.url = url
+
+
+@contextlib.contextmanager
+def no_downloads() -> Iterator[None]:
+    """Make pyiqa's download functions raise instead of touching the network (member construction)."""
+    import pyiqa.utils.download_util as dl
+    from pyiqa.archs import clip_model
+
+    def blocked_url(url: str, *args: Any, **kwargs: Any) -> None:
+        raise _DownloadBlocked(url)
+
+    saved = (dl.download_url_to_file, clip_model._download)
+    dl.download_url_to_file, clip_model._download = blocked_url, blocked_url
+    try:
+        # pyiqa prints "Downloading: ..." before it calls the (blocked) download: keep that out of the logs
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        dl.download_url_to_file, clip_model._download = saved
+
+
+def blocked_error(metric: str, exc: BaseException) -> UserError:
+    """The :class:`UserError` for a download attempted inside :func:`no_downloads`."""
+    url = getattr(exc, "url", "")
+    name = url.rsplit("/", 1)[-1] if url else "?"
+    return UserError(
+        f"IQA metric {metric!r} needs weight file {name!r}, which is not in the cache dir {cache_dir()} "
+        f"({url}); run `qtbench weights fetch --metric {metric}` (or `{FETCH_COMMAND}`) on a machine with "
+        f"network access and copy {hub_dir()} here")
+
+
+def file_status(f: WeightFile) -> tuple[str, str]:
+    """``(status, detail)`` of one file: ``ok``, ``missing``, ``mismatch`` or ``present`` (no hash known)."""
+    p = f.path()
+    if not p.is_file():
+        return "missing", str(p)
+    if f.hash_kind == "none" or not f.hash:
+        return "present", f"{p} (no hash known offline)"
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    ok = digest == f.hash if f.hash_kind == "sha256" else digest.startswith(f.hash)
+    return ("ok" if ok else "mismatch"), f"{p} sha256 {digest[:16]}... expected {f.hash_kind} {f.hash[:16]}"
+
+
+def fetch(metric: str, progress: bool = True) -> list[Path]:
+    """Download ``metric``'s files with pyiqa's own functions into pyiqa's cache (a present file is kept).
+
+    Metrics the manifest does not list are fetched by building them with ``pyiqa.create_metric``.
+
+    Raises:
+        UserError: no network / download failed (one line).
+    """
+    from qtbench.eval.metrics import _download_timeout
+
+    try:
+        with _download_timeout(_DOWNLOAD_TIMEOUT_S):
+            if metric_entry(metric) is None:
+                import pyiqa
+
+                pyiqa.create_metric(metric, device="cpu")
+                return []
+            out = []
+            for f in metric_files(metric):
+                out.append(Path(_fetch_file(f, progress)))
+            return out
+    except OSError as exc:  # URLError, socket timeouts, HF-hub connection errors
+        raise UserError(f"could not download the weights of {metric!r} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); this needs network access to "
+                        "huggingface.co / openaipublic.azureedge.net") from None
+
+
+def _fetch_file(f: WeightFile, progress: bool) -> str:
+    if f.store == "openai_clip":
+        from pyiqa.archs.clip_model import _download  # checks the sha256 embedded in the URL
+
+        return _download(f.url, str(hub_dir() / f.dir))
+    from pyiqa.archs.arch_util import get_url_from_name
+    from pyiqa.utils.download_util import load_file_from_url
+
+    # get_url_from_name honours $HF_ENDPOINT (a mirror), the manifest URL is the default endpoint's
+    url = get_url_from_name(f.name) if f.store == "pyiqa_hf" else f.url
+    return load_file_from_url(url, model_dir=str(hub_dir() / f.dir), progress=progress, file_name=f.name)
+
+
+def preset_metrics(preset: str) -> list[str]:
+    """The pyiqa metrics of a preset (qtbench's own fitted members need no files)."""
+    from qtbench import registry
+    from qtbench.iqa.presets import PRESETS
+
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+    return [m.name for m in PRESETS[preset] if m.name not in registry.iqa]
