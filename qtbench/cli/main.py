@@ -13,7 +13,7 @@ from qtbench import __version__
 from qtbench.errors import TrainingDiverged, UserError
 
 # Sub-command modules, in the order ``qtbench --help`` lists them.
-COMMANDS = ("run", "compare", "config", "ls", "data", "weights")
+COMMANDS = ("run", "compare", "config", "ls", "data", "weights", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,86 @@
+"""``qtbench bench`` at smoke scale via the CLI: valid JSON with the expected keys, batched == looped scores.
+
+No timing is asserted (DESIGN.md §8): the numbers are measured by hand and recorded in BENCHMARKS.md.
+"""
+
+import json
+
+import pytest
+import torch
+from conftest import run_cli
+from iqa_fakes import Brightness, OffsetBrightness
+
+PROVENANCE = {"bench", "machine", "torch", "git", "date", "command", "settings", "results", "wall_s"}
+
+
+def _load(path):
+    data = json.loads(path.read_text())
+    assert PROVENANCE <= set(data)
+    assert {"cpu", "cores", "threads", "load_start", "load_end"} <= set(data["machine"])
+    assert data["machine"]["threads"] == 1 and data["command"].startswith("qtbench bench ")
+    return data
+
+
+def test_bench_scoring_quick(tmp_path):
+    out = run_cli("bench", "--which", "scoring", "--scale", "smoke", "--quick", "--out", str(tmp_path), timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "speedup" in out.stdout
+    res = _load(tmp_path / "scoring.json")["results"]
+    assert res["agree"] and res["tolerance"] == 1e-5
+    assert set(res["rows"]) == {"offline/score", "offline/block_mask", "offline+musiq_random/score"}
+    for row in res["rows"].values():
+        assert row["agree"] and row["max_abs_diff"] <= 1e-5
+        assert row["batched_s"] > 0 and row["looped_s"] > 0 and row["speedup"] > 0
+        assert row["images"] == res["candidates"]["batch"] * res["candidates"]["k"]
+    assert set(res["rows"]["offline/score"]["members"]) == {"niqe_fit", "piqe", "degprob"}
+    assert "musiq" in res["rows"]["offline+musiq_random/score"]["members"]
+    assert not (tmp_path / "step.json").exists()
+
+
+def test_bench_step_quick(tmp_path):
+    out = run_cli("bench", "--which", "step", "--scale", "smoke", "--quick", "--no-musiq", "--out", str(tmp_path),
+                  timeout=600)
+    assert out.returncode == 0, out.stderr
+    res = _load(tmp_path / "step.json")["results"]
+    expected = ["mt", "mt+qualiteacher", "mt+qcond", "mt+maug", "mt+bank", "mt+gate", "mt+qcond+pref", "mt+qcond+crop"]
+    assert res["methods"] == expected
+    for m in expected:
+        row = res["rows"][m]
+        assert m in out.stdout
+        assert row["s_per_iter"] > 0 and row["steps"] == 2  # --quick: 1 step x 2 rounds
+        assert set(row["stages_s_per_iter"]) == {"data", "teacher", "scoring", "student", "optimiser"}
+        assert len(row["raw_s"]) == 2 and len(row["ratio_per_round"]) == 2
+    assert res["rows"]["mt"]["ratio_to_mt"] == pytest.approx(1.0)
+    assert res["rows"]["mt"]["preset"] is None and res["rows"]["mt+qualiteacher"]["preset"] == "offline"
+    # timed steps are past the start of pref and crop, so their losses are part of the measured step
+    assert res["start_step"]["mt+qualiteacher"] > 0
+    assert "loss/pref" in res["rows"]["mt+qualiteacher"]["last_step_metrics"]
+    assert "loss/crop" in res["rows"]["mt+qcond+crop"]["last_step_metrics"]
+
+
+class _FlakyMember(Brightness):
+    """Brightness with a NaN for images darker than 0.2: exercises the ensemble's fallback."""
+
+    clamp = True
+
+    def raw(self, images):
+        r = super().raw(images)
+        return torch.where(images.mean(dim=(1, 2, 3)) < 0.2, torch.full_like(r, float("nan")), r)
+
+
+def test_looped_scores_and_mask_match_batched():
+    """The loop's Python-float normalisation (floor, flip, clamp, NaN fallback) equals the ensemble's."""
+    from qtbench.bench.scoring import looped_block_mask, looped_scores
+    from qtbench.iqa.ensemble import Ensemble
+
+    ens = Ensemble({"a": _FlakyMember(), "b": OffsetBrightness()}, {"a": 0.7, "b": 0.3}, "custom", fallback=0.5)
+    x = torch.rand(6, 3, 20, 24)
+    x[0] *= 0.1  # NaN -> fallback for member a
+    x[1] = 0.2  # OffsetBrightness raw -10 -> floor 0
+    s = ens.score(x)
+    combined, per = looped_scores(ens, x)
+    assert torch.allclose(s.combined, torch.tensor(combined), atol=1e-6)
+    assert per["a"][0] == 0.5
+    for k in per:
+        assert torch.allclose(s.members[k], torch.tensor(per[k]), atol=1e-6)
+    assert torch.allclose(ens.block_mask(x, 8), looped_block_mask(ens, x, 8), atol=1e-6)
