@@ -6,7 +6,9 @@ same two arrays (``mu_prisparam`` 1x36, ``cov_prisparam`` 36x36 — the keys pyi
 (18 at full and 18 at half resolution, pyiqa's ``compute_feature``), patches kept only when their sharpness
 (mean local deviation) exceeds ``sharpness`` x the sharpest patch of the photo; then the multivariate Gaussian
 of the kept patches. Scoring uses the same features and NIQE's distance (the numbers of pyiqa's ``niqe()``,
-checked by a test), batched and safe on flat images; lower is better.
+checked by a test), batched and safe on flat images; lower is better. The features are computed by
+:mod:`qtbench.iqa.niqe_features` (same numbers as pyiqa's code, several times faster; the pyiqa-based
+reference stays here as ``_patch_features_ref`` for the equivalence test).
 
 Normalisation (documented choice): NIQE's scale depends on the patch size and the number of patches per
 image, so no fixed range fits, and on candidate-sized crops it is heavy-tailed. ``lo``/``hi`` are calibrated
@@ -31,11 +33,11 @@ from torch import Tensor
 from qtbench import atomic, registry
 from qtbench.errors import UserError
 from qtbench.iqa import fit_util
+from qtbench.iqa import niqe_features as nf
 from qtbench.iqa.api import IQAContext, Member, MemberConfig
 from qtbench.iqa.config import NIQEFitConfig
 
 FIT_VERSION = 1  # bump when the fitting code changes its results (invalidates the cache)
-_GAUSS_SIZE, _GAUSS_SIGMA = 7, 7.0 / 6.0  # source: NIQE's local mean/deviation window (pyiqa normalize_img_with_gauss)
 
 
 def luma255(images: Tensor) -> Tensor:
@@ -48,6 +50,43 @@ def luma255(images: Tensor) -> Tensor:
 
 def patch_features(y: Tensor, patch: int, sharpness: bool = False) -> tuple[Tensor, Tensor | None]:
     """36 NIQE features (and optionally the sharpness) of every whole ``patch`` block of Y images.
+
+    The numbers of pyiqa's feature code (:func:`_patch_features_ref`), computed by
+    :mod:`qtbench.iqa.niqe_features` (sorted-table AGGD lookup, batched fits, fast Gaussian window).
+
+    Args:
+        y: [N,1,H,W] luma in [0, 255] (:func:`luma255`).
+        patch: block size at full resolution (half of it at the second scale).
+        sharpness: also return each block's sharpness (fitting only).
+
+    Returns:
+        ``(features [N,B,36], sharpness [N,B] or None)`` with B blocks per image (partial blocks are discarded).
+    """
+    from pyiqa.archs.func_util import safe_sqrt
+    from pyiqa.matlab_utils import imresize
+
+    n = y.shape[0]
+    nh, nw = y.shape[-2] // patch, y.shape[-1] // patch
+    img = y[..., : nh * patch, : nw * patch]
+    k = nf.gauss_kernel(img)
+    sharp, feats = None, []
+    for scale in (1, 2):
+        mu = nf.gauss_filter(img, k)
+        mu2 = nf.gauss_filter(img * img, k)  # local second moment (pyiqa: imfilter(img**2))
+        if sharpness and scale == 1:  # mean local standard deviation of the block (NIQE's patch selection)
+            sigma = (mu2 - mu * mu).abs().sqrt()
+            sharp = nf.from_blocks(nf.to_blocks(sigma, patch).mean(dim=(1, 2)), n)
+        norm = (img - mu) / (safe_sqrt((mu2 - mu * mu).abs()) + 1)  # pyiqa normalize_img_with_gauss, C = 1
+        feats.append(nf.from_blocks(nf.block_features(nf.to_blocks(norm, patch // scale)), n))
+        if scale == 1:
+            img = imresize(img / 255.0, scale=0.5, antialiasing=True) * 255.0
+    return torch.cat(feats, dim=-1), sharp
+
+
+def _patch_features_ref(y: Tensor, patch: int, sharpness: bool = False) -> tuple[Tensor, Tensor | None]:
+    """Reference for :func:`patch_features`: the same features through pyiqa's own functions (tests only).
+
+    The code qtbench used before the fast path; slow (pyiqa's AGGD lookup scans a 9,801-entry table per fit).
 
     Args:
         y: [N,1,H,W] luma in [0, 255] (:func:`luma255`).
@@ -65,7 +104,7 @@ def patch_features(y: Tensor, patch: int, sharpness: bool = False) -> tuple[Tens
     img = y[..., : nh * patch, : nw * patch]
     sharp = None
     if sharpness:  # mean local standard deviation of the block (NIQE's patch selection)
-        k = fspecial(_GAUSS_SIZE, _GAUSS_SIGMA, 1).to(img)
+        k = fspecial(nf.GAUSS_SIZE, nf.GAUSS_SIGMA, 1).to(img)
         mu = imfilter(img, k, padding="replicate")
         sigma = (imfilter(img * img, k, padding="replicate") - mu * mu).abs().sqrt()
         sharp = blockproc(sigma, [patch, patch], fun=lambda b, _: b.mean(dim=(1, 2, 3)).unsqueeze(-1))[..., 0]
@@ -113,6 +152,22 @@ def niqe_scores(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Tensor:
     """
     side = min(images.shape[-2:])
     feats, _ = patch_features(luma255(images), min(patch, side - side % 2))  # [N,B,36]
+    return _niqe_distance(feats, mu, cov)
+
+
+def _niqe_scores_ref(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Tensor:
+    """Reference for :func:`niqe_scores` on pyiqa's feature code (:func:`_patch_features_ref`; tests only)."""
+    side = min(images.shape[-2:])
+    feats, _ = _patch_features_ref(luma255(images), min(patch, side - side % 2))
+    return _niqe_distance(feats, mu, cov)
+
+
+def _niqe_distance(feats: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+    """NIQE distance (Eq. 10) of each image's blocks [N,B,36] to the pristine model; NaN blocks left out.
+
+    The pinv cannot be precomputed from the pristine model alone: it inverts the mean of the pristine and
+    the image's own covariance, so it is one batched pinv per call.
+    """
     valid = torch.isfinite(feats).all(dim=-1, keepdim=True)  # [N,B,1]
     count = valid.sum(dim=1)  # [N,1]
     x = torch.where(valid, feats, torch.zeros_like(feats))
