@@ -9,7 +9,7 @@ import sys
 from qtbench.errors import UserError
 
 EPILOG = """examples:
-  qtbench run --method mt --task dehaze                      # cpu scale, wheels photos (~4 min on 2 cores)
+  qtbench run --method mt --task dehaze                      # cpu scale, wheels photos (~1.5 min on 2 cores)
   qtbench run --method mt --task dehaze --scale smoke        # seconds
   qtbench run --method oracle --task dehaze --seed 3 task.data.pool=debian
   qtbench run --method mt --task dehaze pl.iters=300 pl.lr=1e-4 strong.enabled=false
