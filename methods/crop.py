@@ -14,14 +14,14 @@ and weights: the same tensor the official code computes twice).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
 from methods.pref import TOP_OUTPUT
-from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
+from methods.reward_addon import RewardAddOn
+from qtbench.engine.plugin_api import PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.registry import addons
 
@@ -55,7 +55,7 @@ def consistency_loss(s1: Tensor, s2: Tensor, weight: float) -> Tensor:
     "crop", "cropped consistency: reward of crop(restore(x)) must match reward of restore(crop(x)) at the top level",
     source="method.md §9 (official use_local_consistency)", config=CropConfig, requires=("qcond",),
 )
-class CroppedConsistency(AddOn):
+class CroppedConsistency(RewardAddOn):
     """Adds ``loss/crop`` from ``start`` x the PL stage on.
 
     Args:
@@ -64,33 +64,18 @@ class CroppedConsistency(AddOn):
     """
 
     order = 70  # after pref (60), whose top-level output it reuses
-    needs_iqa = True
-
-    def __init__(self, cfg: DictConfig, options: DictConfig) -> None:
-        super().__init__(cfg, options)
-        self.top = int(cfg.addons.qcond.num_levels) - 1
-        self.gen = torch.Generator().manual_seed(int(cfg.seed) + 701)
-        self.ensemble = None
-        self.start_step = 0
-        self.last: dict[str, Tensor] = {}
+    seed_offset = 701
 
     @staticmethod
     def validate_config(cfg: DictConfig) -> None:
         o = cfg.addons.crop
-        if "qcond" not in cfg.addons:
-            raise UserError("crop needs qcond (it restores at the top quality level); add '+qcond'")
         if not 0.0 < o.ratio < 1.0:
             raise UserError(f"addons.crop.ratio={o.ratio} must be in (0, 1)")
-        if not 0.0 <= o.start <= 1.0:
-            raise UserError(f"addons.crop.start={o.start} is a fraction of the PL stage: use [0, 1]")
+        RewardAddOn.check_start("crop", o.start)
         if o.windows not in ("independent", "aligned"):
             raise UserError(f"addons.crop.windows={o.windows!r}: choose independent or aligned")
         if round(cfg.pl.crop * o.ratio) < 8:
             raise UserError(f"addons.crop.ratio={o.ratio} of pl.crop={cfg.pl.crop} leaves windows under 8 px")
-
-    def setup(self, ctx: AddOnContext) -> None:
-        self.ensemble = ctx.ensemble
-        self.start_step = round(self.options.start * ctx.total_iters)
 
     def _offsets(self, b: int, h: int, w: int, size: tuple[int, int], device) -> tuple[Tensor, Tensor]:
         top = torch.randint(h - size[0] + 1, (b,), generator=self.gen).to(device)
@@ -111,12 +96,3 @@ class CroppedConsistency(AddOn):
         loss = consistency_loss(r[:b], r[b:], self.options.weight)
         self.last = {"crop/gap": (r[:b] - r[b:]).detach().abs().mean()}
         return {"crop": loss}
-
-    def step_metrics(self) -> dict[str, Tensor]:
-        return self.last
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"gen": self.gen.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.gen.set_state(state["gen"])

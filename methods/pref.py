@@ -15,14 +15,14 @@ PL without a bank); crops without a label skip L2. No reference model, no log-pr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor
 
-from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
+from methods.reward_addon import RewardAddOn
+from qtbench.engine.plugin_api import PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.registry import addons
 
@@ -84,7 +84,7 @@ def label_anchor(pl: PLBatch, b: int, best: bool) -> tuple[Tensor, Tensor]:
     "pref", "score-based preference loss: top level must out-score a lower level and the best teacher PL",
     source="method.md §8 (official qualiteacher_model.py, DPO-inspired)", config=PrefConfig, requires=("qcond",),
 )
-class PreferenceLoss(AddOn):
+class PreferenceLoss(RewardAddOn):
     """Adds ``loss/pref`` from ``start`` x the PL stage on.
 
     Args:
@@ -93,36 +93,24 @@ class PreferenceLoss(AddOn):
     """
 
     order = 60
-    needs_iqa = True
+    seed_offset = 601
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:
         super().__init__(cfg, options)
-        n = int(cfg.addons.qcond.num_levels)
-        self.top = n - 1
+        n = self.top + 1
         self.q_low = torch.tensor(scaled_levels(list(options.q_low), options.q_low_levels, n), dtype=torch.long)
-        self.gen = torch.Generator().manual_seed(int(cfg.seed) + 601)
-        self.ensemble = None
-        self.start_step = 0
-        self.last: dict[str, Tensor] = {}
 
     @staticmethod
     def validate_config(cfg: DictConfig) -> None:
         o = cfg.addons.pref
-        if "qcond" not in cfg.addons:
-            raise UserError("pref needs qcond (the student must accept quality levels); add '+qcond'")
         n = cfg.addons.qcond.num_levels
-        if not 0.0 <= o.start <= 1.0:
-            raise UserError(f"addons.pref.start={o.start} is a fraction of the PL stage: use [0, 1]")
+        RewardAddOn.check_start("pref", o.start)
         if o.anchor not in ("best", "worst"):
             raise UserError(f"addons.pref.anchor={o.anchor!r}: choose best or worst")
         q = scaled_levels(list(o.q_low), o.q_low_levels, n)
         if not q or min(q) < 0 or max(q) >= n - 1:
             raise UserError(f"addons.pref.q_low={list(o.q_low)} (for {o.q_low_levels} levels) maps to {q} for "
                             f"{n} levels: every low level must be in [0, {n - 2}]")
-
-    def setup(self, ctx: AddOnContext) -> None:
-        self.ensemble = ctx.ensemble
-        self.start_step = round(self.options.start * ctx.total_iters)
 
     def extra_losses(self, student: torch.nn.Module, batch: TargetBatch, pl: PLBatch, step: int) -> dict[str, Tensor]:
         if step < self.start_step:
@@ -140,12 +128,3 @@ class PreferenceLoss(AddOn):
         self.last = {"pref/margin": (r[:b] - r[b:]).detach().mean(), "pref/l1": l1.detach() / b,
                      "pref/l2": l2.detach() / b}
         return {"pref": loss}
-
-    def step_metrics(self) -> dict[str, Tensor]:
-        return self.last
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"gen": self.gen.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.gen.set_state(state["gen"])
