@@ -67,6 +67,8 @@ def test_addon_config_group():
         (["seed=3"], "--seed"),
         (["justakey"], "key=value"),
         (["pl.optimizer=sgd"], "adam"),
+        (["task.data.image_size=24"], r"base.crop=64 is larger than the working images \(task.data.image_size=24\)"),
+        (["iqa.niqe_fit.patch=200", "iqa.niqe_fit.calib_crop=300"], "iqa.niqe_fit.calib_crop=300 is larger"),
     ],
 )
 def test_bad_overrides_fail_at_compose_time(overrides, message):

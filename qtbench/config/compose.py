@@ -139,6 +139,7 @@ def validate(cfg: DictConfig, spec: MethodSpec | None = None) -> None:
     _check(0 <= cfg.strong.blur_prob <= 1, f"strong.blur_prob={cfg.strong.blur_prob} must be in [0, 1]")
     _check(cfg.runtime.device in ("cpu", "cuda", "auto"), f"runtime.device={cfg.runtime.device!r}: cpu, cuda or auto")
     validate_iqa(cfg)
+    _check_crops_fit(cfg)
     framework = spec.framework if spec is not None else parse_method(cfg.method).framework
     for reg, key in ((registry.tasks, cfg.task.name), (registry.backbones, cfg.backbone.name), (registry.frameworks, framework)):
         entry = reg.get(key)
@@ -151,11 +152,30 @@ def validate(cfg: DictConfig, spec: MethodSpec | None = None) -> None:
             check(cfg)
 
 
+def _check_crops_fit(cfg: DictConfig) -> None:
+    """Every crop the run takes must fit in the working images (their short side is ``task.data.image_size``).
+
+    Caught here so that a too-small image size fails before any data is built, not deep in a sampler.
+    """
+    size = OmegaConf.select(cfg, "task.data.image_size")  # a task without a fixed working size has nothing to check
+    if size is None:
+        return
+    crops = {"base.crop": cfg.base.crop, "pl.crop": cfg.pl.crop,
+             "iqa.niqe_fit.calib_crop": cfg.iqa.niqe_fit.calib_crop, "iqa.degprob.crop": cfg.iqa.degprob.crop}
+    for key, crop in crops.items():
+        _check(crop <= size, f"{key}={crop} is larger than the working images (task.data.image_size={size}); "
+                             f"lower {key} or raise task.data.image_size")
+
+
 def identity(cfg: DictConfig) -> dict[str, Any]:
     """The part of the config that defines what a run computes."""
+    from qtbench.tasks.base import task_identity
+
     data = OmegaConf.to_container(cfg, resolve=True)
     for key in NON_IDENTITY_KEYS:
         data.pop(key, None)
+    if data.get("task") is not None:
+        data["task"] = task_identity(cfg.task)  # unset own-data fields are left out (stable identities)
     return data
 
 
