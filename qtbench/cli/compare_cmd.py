@@ -37,9 +37,14 @@ def handle(args: argparse.Namespace) -> int:
     try:
         deltas = paired_deltas(runs, args.metric, args.model)
     except KeyError as exc:
+        note = runs[0].get("real_set") or ""
+        if args.metric.startswith("real_") and note.startswith("no real set"):
+            raise UserError(f"{args.task} has {note}") from None
         raise UserError(f"metric {exc.args[0]!r} is not in the runs' summaries; try target_psnr or target_ssim") from None
     rows = {}
     print(f"{args.model} - base, {args.metric} ({args.task}; paired by seed; 95% intervals)")
+    if runs[0].get("real_set"):
+        print(f"real set: {runs[0]['real_set']}")
     print(f"{'method':<16}{'n':>3}{'mean':>9}{'std':>8}{'t-interval':>20}{'bootstrap':>20}  per seed")
     for method in sorted(deltas):
         iv = interval(deltas[method].values())

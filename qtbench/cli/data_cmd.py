@@ -4,7 +4,8 @@ Verbs (sub-subparsers, ``dest="data_command"``, so more can be added next to the
 
 * ``fetch``  - download the Debian packages and build the pool (``--force`` rebuilds a valid one);
 * ``verify`` - check every image against the manifest's sha256 and counts;
-* ``show-manifest`` / ``list`` - one line per photo: id, role, licence.
+* ``show-manifest`` / ``list`` - one line per photo: id, role, licence;
+* ``show --task T`` - a PNG contact sheet of a task's source pairs, target images and real photos.
 """
 
 from __future__ import annotations
@@ -74,6 +75,37 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contact_sheet(args: argparse.Namespace) -> int:
+    from qtbench import registry
+    from qtbench.config.compose import compose_run
+    from qtbench.eval.grid import save_grid
+
+    overrides = [f"task.data.pool={args.pool}"] if args.pool else []
+    cfg = compose_run("mt", args.task, args.seed, args.scale, overrides)
+    task = registry.tasks.get(cfg.task.name).obj(cfg.task)
+    if args.rows < 1:
+        raise UserError(f"--rows must be >= 1, got {args.rows}")
+    out = Path(args.output or f"{cfg.task.name}-{cfg.task.data.pool}-s{args.seed}.png").expanduser()
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--output {out}: the contact sheet is a PNG; name it *.png")
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it")
+    view = task.preview(args.seed, args.rows)
+    n = max(len(v) for v in view.values())
+
+    def cell(name: str, i: int, clean: bool = False):
+        rows = view[name]
+        return None if i >= len(rows) else rows[i][2 if clean else 1]
+
+    rows = [[cell("source", i), cell("source", i, True), cell("unlabelled", i), cell("test", i),
+             cell("test", i, True), cell("real", i)] for i in range(n)]
+    real_head = "real photo" if view["real"] else "real: none"
+    save_grid(out, rows, ["source input", "source clean", "target (unlabelled)", "target-test input",
+                          "target-test clean", real_head], [f"row {i}" for i in range(n)])
+    print(f"{out}  ({cfg.task.name}, {cfg.task.data.pool} pool, seed {args.seed}; real set: {task.real_set_note(0 if not view['real'] else None)})")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Attach ``data`` and its verbs to the top-level sub-command parsers."""
     parser = subparsers.add_parser("data", help="build and check the pool of real photographs (debian)",
@@ -97,4 +129,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     show.add_argument("--dest", help=dest_help)
     show.add_argument("--role", help="only photos with this role (clean, real_haze, real_underwater, real_lowlight)")
     show.set_defaults(handler=_show)
+
+    sheet = verbs.add_parser("show", help="PNG contact sheet of a task's source pairs, target images and real photos")
+    sheet.add_argument("--task", required=True, help="task name (`qtbench ls tasks`)")
+    sheet.add_argument("--seed", type=int, default=0, help="photo split and degradations (default: 0)")
+    sheet.add_argument("--pool", default=None, help="photo pool (default: the task's, wheels)")
+    sheet.add_argument("--scale", default="cpu", help="scale profile that sets the image size (default: cpu)")
+    sheet.add_argument("--rows", type=int, default=4, help="photos per column (default: 4)")
+    sheet.add_argument("--output", default=None, help="PNG file (default: ./<task>-<pool>-s<seed>.png)")
+    sheet.add_argument("--force", action="store_true", help="overwrite an existing --output")
+    sheet.set_defaults(handler=_contact_sheet)
     return parser

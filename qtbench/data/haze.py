@@ -12,13 +12,11 @@ tuples, and are validated by :func:`check` (OmegaConf does not call ``__post_ini
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
-from PIL import Image
 
+from qtbench.data import synth
 from qtbench.errors import UserError
 
 __all__ = [
@@ -91,21 +89,8 @@ def target_preset(name: str) -> TargetHazeConfig:
     )
 
 
-def _check_range(
-    name: str, lo_hi, lo_min: float | None = None, hi_max: float | None = None
-) -> None:
-    vals = list(lo_hi)
-    if len(vals) != 2:
-        raise UserError(f"haze.{name} must be a [lo, hi] pair, got {vals}")
-    lo, hi = vals
-    if lo > hi:
-        raise UserError(
-            f"haze.{name}: lower bound {lo} > upper bound {hi}; write [lo, hi] with lo <= hi"
-        )
-    if lo_min is not None and lo < lo_min:
-        raise UserError(f"haze.{name} must be >= {lo_min}, got {vals}")
-    if hi_max is not None and hi > hi_max:
-        raise UserError(f"haze.{name} must be <= {hi_max}, got {vals}")
+def _check_range(name: str, lo_hi, lo_min: float | None = None, hi_max: float | None = None) -> None:
+    synth.check_range("haze", name, lo_hi, lo_min, hi_max)
 
 
 def check(cfg: SourceHazeConfig | TargetHazeConfig) -> None:
@@ -128,10 +113,7 @@ def check(cfg: SourceHazeConfig | TargetHazeConfig) -> None:
     if not 0.0 <= cfg.bluish_prob <= 1.0:
         raise UserError(f"haze.bluish_prob must be in [0, 1], got {cfg.bluish_prob}")
     for name in ("bluish_tint", "yellowish_tint"):
-        if len(list(getattr(cfg, name))) != 3:
-            raise UserError(
-                f"haze.{name} must hold 3 numbers (R, G, B), got {list(getattr(cfg, name))}"
-            )
+        synth.check_triple("haze", name, getattr(cfg, name))
     _check_range("noise_sigma", cfg.noise_sigma, lo_min=0.0)
     if cfg.signal_noise < 0:
         raise UserError(f"haze.signal_noise must be >= 0, got {cfg.signal_noise}")
@@ -145,9 +127,7 @@ def _check_inputs(clean: np.ndarray, depth: np.ndarray) -> None:
         )
 
 
-def _uniform(rng: np.random.Generator, lo_hi) -> float:
-    lo, hi = lo_hi
-    return float(rng.uniform(lo, hi))
+_uniform = synth.uniform
 
 
 def haze_source(
@@ -176,29 +156,9 @@ def haze_source(
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _smooth_field(
-    rng: np.random.Generator, h: int, w: int, sigma_frac: float
-) -> np.ndarray:
-    """Zero-mean, unit-std Gaussian random field with correlation length sigma_frac × short side."""
-    # Draw on a grid 4× coarser and upsample: the field is smooth anyway, and this keeps the
-    # blur kernel small (σ = 32 px would need a 193-tap kernel at full size).
-    step = 4
-    hs, ws = -(-h // step), -(-w // step)
-    noise = rng.standard_normal((hs, ws)).astype(np.float32)
-    sigma = max(sigma_frac * min(h, w) / step, 0.5)
-    smooth = cv2.GaussianBlur(noise, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    smooth = cv2.resize(smooth, (w, h), interpolation=cv2.INTER_CUBIC)
-    return (smooth - smooth.mean()) / max(float(smooth.std()), 1e-6)
-
-
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    """Round-trip through an in-memory JPEG (PIL defaults: 4:2:0 chroma, the usual camera setting)."""
-    buf = io.BytesIO()
-    Image.fromarray(np.round(img * 255.0).astype(np.uint8)).save(
-        buf, format="JPEG", quality=int(quality)
-    )
-    buf.seek(0)
-    return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
+# shared with the other degradation models (qtbench.data.synth); names kept for callers of this module
+_smooth_field = synth.smooth_field
+_jpeg = synth.jpeg
 
 
 def haze_target(
@@ -241,10 +201,7 @@ def haze_target(
     # Sensor noise: a read-noise floor plus shot noise whose variance grows with the signal
     # (independent Gaussians, so the variances add).
     sigma = _uniform(rng, cfg.noise_sigma)
-    std = np.sqrt(sigma**2 + cfg.signal_noise**2 * hazy)
-    hazy = np.clip(
-        hazy + std * rng.standard_normal(hazy.shape, dtype=np.float32), 0.0, 1.0
-    )
+    hazy = synth.sensor_noise(hazy, rng, sigma, cfg.signal_noise)
 
     lo_q, hi_q = cfg.jpeg_quality
     quality = int(rng.integers(int(lo_q), int(hi_q) + 1))

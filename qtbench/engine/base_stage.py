@@ -21,7 +21,7 @@ from qtbench.engine.augment import dihedral
 from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler
 from qtbench.engine.sampler import CropSampler
 from qtbench.paths import cache_dir
-from qtbench.tasks.base import DATA_VERSION, TrainData
+from qtbench.tasks.base import DATA_VERSION, TrainData, task_identity
 
 BASE_VERSION = 1  # bump when this stage's code changes results
 
@@ -30,7 +30,7 @@ def base_key(cfg: DictConfig) -> str:
     """Content hash of everything the base model depends on."""
     blob = json.dumps(
         {
-            "task": OmegaConf.to_container(cfg.task, resolve=True),
+            "task": task_identity(cfg.task, fingerprints=True),  # own-data folders by content
             "backbone": OmegaConf.to_container(cfg.backbone, resolve=True),
             "base": OmegaConf.to_container(cfg.base, resolve=True),
             "seed": cfg.seed,

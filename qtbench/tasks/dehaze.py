@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-from omegaconf import DictConfig
-
 from qtbench.data import depth as depth_mod
 from qtbench.data import haze
 from qtbench.registry import tasks
@@ -32,19 +29,7 @@ class DehazeTask(Task):
     """Source: I = J t + A(1 - t), t = exp(-beta d), grey A. Target: denser, non-homogeneous, tinted, noisy, JPEG."""
 
     real_role = "real_haze"
-
-    def prepare(self, clean: np.ndarray) -> np.ndarray:
-        return depth_mod.depth_proxy(clean, self.cfg.depth)
-
-    def degrade_source(self, clean, ctx, rng):
-        return haze.haze_source(clean, ctx, rng, self.cfg.source)
-
-    def degrade_target(self, clean, ctx, rng):
-        return haze.haze_target(clean, ctx, rng, self.cfg.target)
-
-    @staticmethod
-    def validate_config(cfg: DictConfig) -> None:
-        """Range checks of the degradation parameters (one-line UserError)."""
-        depth_mod.check(cfg.task.depth)
-        haze.check(cfg.task.source)
-        haze.check(cfg.task.target)
+    uses_depth = True
+    source_fn = staticmethod(haze.haze_source)
+    target_fn = staticmethod(haze.haze_target)
+    check_fn = staticmethod(haze.check)

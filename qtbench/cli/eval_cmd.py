@@ -1,0 +1,132 @@
+"""``qtbench eval``: score a trained model on a folder (or its run's real / target-test set).
+
+FR metrics (PSNR, SSIM) when the folder is paired (``input/`` + ``gt/``), NR metrics always; the degraded
+input is scored too, as the reference row. NR metrics that were training rewards of the run are flagged.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from qtbench.errors import UserError
+
+EPILOG = """examples:
+  qtbench eval --checkpoint runs/dehaze/mt/s0-abc123 --data my_hazy_photos/
+  qtbench eval --checkpoint runs/dehaze/mt/s0-abc123 --data pairs/ --json out.json   # pairs/input, pairs/gt
+  qtbench eval --checkpoint runs/underwater/mt+qualiteacher/s0-abc123 --data real --all-levels
+
+--data real | test: the run's own real set (NR only) or synthetic target-test set (rebuilt from the cache).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score a trained model on a folder of images (FR when gt/ exists, NR always)",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Restore every image of --data with a run's student (or teacher) and print "
+                       "PSNR/SSIM (paired folders) and no-reference metrics as a table; --json writes them too.")
+    p.add_argument("--checkpoint", required=True, help="run folder or its checkpoint.pt")
+    p.add_argument("--data", required=True, help="folder of images, paired folder (input/ + gt/), or real | test")
+    levels = p.add_mutually_exclusive_group()
+    levels.add_argument("--level", type=int, default=None, help="quality level (default: the run's inference level)")
+    levels.add_argument("--all-levels", action="store_true", help="score every quality level of a conditioned run")
+    p.add_argument("--model", default="student", help="student (default) or teacher")
+    p.add_argument("--nr-metrics", default=None, help="comma-separated pyiqa NR metrics (default: the run's eval.nr_metrics)")
+    p.add_argument("--json", dest="json_out", default=None, help="write the numbers (means and per image) to this file")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images (counted) instead of failing")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
+    p.set_defaults(handler=handle)
+
+
+def _u8(rgb: np.ndarray) -> np.ndarray:
+    return (np.clip(rgb, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+
+
+def load_data(spec: str, trained, skip_bad: bool) -> tuple[str, list[str], list[np.ndarray], list | None, list[str]]:
+    """(label, names, uint8 inputs, uint8 ground truths or None, skipped names) of ``--data``."""
+    from qtbench import registry
+    from qtbench.data import images
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if images.is_paired(path):
+            inputs, gts = images.load_pairs(path, skip_bad)
+            return str(path), inputs.names, [_u8(x.rgb) for x in inputs.images], [_u8(y.rgb) for y in gts.images], inputs.bad
+        folder = images.load_folder(path, skip_bad)
+        return str(path), folder.names, [_u8(x.rgb) for x in folder.images], None, folder.bad
+    if spec in ("real", "test"):
+        cfg = trained.cfg
+        task = registry.tasks.get(cfg.task.name).obj(cfg.task)
+        data = task.build(int(cfg.seed), progress=False)
+        if spec == "test":
+            t = data.evaluation.test
+            return f"{cfg.task.name} target-test", list(t.ids), list(t.inputs), [t.target(i) for i in range(len(t))], []
+        if not data.evaluation.real:
+            raise UserError(f"{cfg.task.name} has {task.real_set_note()}" if task.real_role is None else
+                            f"the {cfg.task.data.pool} pool has no {task.real_role} photos; use task.data.pool=debian")
+        return f"{cfg.task.name} real set", list(data.evaluation.real_ids), list(data.evaluation.real), None, []
+    raise UserError(f"--data {spec}: no such folder (or use 'real' / 'test' for the run's own sets)")
+
+
+def score(trained, inputs, gts, levels, nr_names) -> tuple[dict, dict]:
+    """Per-row means and per-image values: the input row, then one row per level."""
+    from qtbench.eval.evaluate import nr_scores, restore, score_pairs
+
+    rows = {"input": inputs}
+    for lvl in levels:
+        name = trained.which if lvl is None else f"{trained.which}@{lvl}"
+        rows[name] = restore(trained.model, inputs, lvl, trained.device)
+    means, per_image = {}, {}
+    for name, outs in rows.items():
+        vals = {}
+        if gts is not None:
+            vals["psnr"], vals["ssim"] = score_pairs(outs, gts)
+        for nr in nr_names:
+            vals[nr] = nr_scores(nr, outs)
+        per_image[name] = {k: [float(x) for x in v] for k, v in vals.items()}
+        means[name] = {k: float(np.mean(v)) for k, v in vals.items()}
+    return means, per_image
+
+
+def handle(args: argparse.Namespace) -> int:
+    from qtbench import atomic
+    from qtbench.eval.trained import load_trained
+
+    trained = load_trained(args.checkpoint, args.model, args.device)
+    if args.all_levels:
+        if trained.num_levels == 0:
+            raise UserError(f"--all-levels: this run ({trained.cfg.method}) is not quality-conditioned")
+        levels = list(range(trained.num_levels))
+    else:
+        levels = [trained.check_level(args.level if args.level is not None else trained.default_level)]
+    nr_names = [n.strip() for n in args.nr_metrics.split(",") if n.strip()] if args.nr_metrics else \
+        list(trained.cfg.eval.nr_metrics)
+    from qtbench.eval.metrics import nr_metric
+
+    for n in nr_names:
+        nr_metric(n)  # unknown or full-reference names fail now, before any image is restored
+    label, names, inputs, gts, bad = load_data(args.data, trained, args.skip_bad)
+    means, per_image = score(trained, inputs, gts, levels, nr_names)
+    flagged = sorted(set(nr_names) & set(trained.reward_metrics))
+    cols = (["psnr", "ssim"] if gts is not None else []) + nr_names
+    heads = [c.upper() if c in ("psnr", "ssim") else c + ("*" if c in flagged else "") for c in cols]
+    kind = "paired: FR + NR" if gts is not None else "no ground truth: NR only"
+    print(f"{trained.cfg.method} {trained.which} ({trained.cfg.task.name}, seed {trained.cfg.seed}) on {label}: "
+          f"{len(names)} images ({kind})")
+    print(f"{'row':<14}" + "".join(f"{h:>10}" for h in heads))
+    for row, vals in means.items():
+        print(f"{row:<14}" + "".join(f"{vals[c]:>10.3f}" if c == "ssim" else f"{vals[c]:>10.2f}" for c in cols))
+    if flagged:
+        print("* also a training signal of this run (IQA ensemble member): may be inflated by reward hacking")
+    if bad:
+        print(f"skipped {len(bad)} unreadable file(s): {', '.join(bad)}")
+    if args.json_out:
+        atomic.write_json(Path(args.json_out), {
+            "checkpoint": str(args.checkpoint), "run_dir": str(trained.run_dir), "method": trained.cfg.method,
+            "task": trained.cfg.task.name, "model": trained.which, "data": label, "paired": gts is not None,
+            "levels": levels, "n_images": len(names), "names": names, "skipped": bad, "nr_metrics": nr_names,
+            "reward_metrics": trained.reward_metrics, "flagged": flagged, "means": means, "per_image": per_image})
+        print(f"json: {args.json_out}")
+    return 0

@@ -1,0 +1,101 @@
+"""A trained model from a run folder or checkpoint, for ``qtbench eval`` and ``qtbench restore``.
+
+A run folder holds ``config.yaml`` (the resolved config) and ``checkpoint.pt`` (student, teacher, ...);
+``summary.json`` when the run finished (inference level, NR metrics that were training rewards).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from qtbench.engine.checkpoint import CHECKPOINT
+from qtbench.errors import UserError
+
+MODELS = ("student", "teacher")
+
+
+@dataclass
+class Trained:
+    """A loaded model and what the run says about it.
+
+    Args:
+        model: the backbone in eval mode, on ``device``.
+        cfg: the run's resolved config.
+        run_dir: the folder of the checkpoint.
+        which: ``student`` or ``teacher``.
+        default_level: the run's inference level (None: unconditioned).
+        num_levels: quality levels the run trained (0 when it is not quality-conditioned).
+        reward_metrics: NR metric names that were training signals (flag them in tables).
+    """
+
+    model: torch.nn.Module
+    cfg: DictConfig
+    run_dir: Path
+    which: str
+    default_level: Optional[int]
+    num_levels: int
+    reward_metrics: list[str] = field(default_factory=list)
+    device: torch.device = torch.device("cpu")
+
+    def check_level(self, level: Optional[int]) -> Optional[int]:
+        """``level`` if the model can take it (None passes); UserError otherwise."""
+        if level is None:
+            return None
+        if self.num_levels == 0:
+            raise UserError(f"--level {level}: this run ({self.cfg.method}) is not quality-conditioned; omit --level")
+        if not 0 <= level < self.num_levels:
+            raise UserError(f"--level {level} is out of range; this run has levels 0..{self.num_levels - 1}")
+        return level
+
+    @torch.no_grad()
+    def restore(self, rgb: np.ndarray, level: Optional[int]) -> np.ndarray:
+        """Restore one HxWx3 float image in [0, 1] at full precision; returns HxWx3 float32 in [0, 1]."""
+        x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None].to(self.device)
+        y = self.model(x, level=level).clamp(0, 1)
+        return y[0].permute(1, 2, 0).cpu().numpy()
+
+
+def load_trained(path: str | Path, which: str = "student", device: str = "cpu") -> Trained:
+    """Load ``which`` model of a run folder (``RUN_DIR``) or a checkpoint file (``RUN_DIR/checkpoint.pt``).
+
+    Raises:
+        UserError: no checkpoint or config, an unreadable checkpoint, or an unknown model name.
+    """
+    from qtbench.engine.build import build_backbone, resolve_device
+
+    if which not in MODELS:
+        raise UserError(f"--model {which!r}: choose one of {', '.join(MODELS)}")
+    path = Path(path).expanduser()
+    ckpt, run_dir = (path / CHECKPOINT, path) if path.is_dir() else (path, path.parent)
+    if not ckpt.is_file():
+        raise UserError(f"no checkpoint at {ckpt}; pass a run folder (runs/<task>/<method>/s<seed>-<hash>) "
+                        "or its checkpoint.pt")
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        raise UserError(f"{run_dir} has no config.yaml beside the checkpoint; it is not a qtbench run folder")
+    try:
+        cfg = OmegaConf.load(config)
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model = build_backbone(cfg.backbone)
+        model.load_state_dict(state[which])
+    except Exception as exc:  # noqa: BLE001 - truncated pickle, foreign file, wrong backbone: all unusable input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UserError(f"cannot load the {which} from {ckpt}: {type(exc).__name__}: {first}") from None
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    summary = {}
+    if (run_dir / "summary.json").is_file():
+        summary = json.loads((run_dir / "summary.json").read_text())
+    addons = cfg.get("addons") or {}
+    num_levels = int(addons["qcond"].num_levels) if "qcond" in addons else 0
+    level = summary.get("inference_level") if summary else cfg.eval.get("level")
+    if level is None and num_levels:
+        level = num_levels - 1  # the top level, as qcond asks at inference (method.md §5)
+    return Trained(model, cfg, run_dir, which, level, num_levels, list(summary.get("reward_metrics") or []), dev)
