@@ -147,8 +147,11 @@ class MemoryBank(AddOn):
         self.rows[uniq[new]] = rows[new]
         self.n_used += n_new
         # the new candidates in storage format
+        # candidates a framework rejected (pl.cand_keep False: filter's threshold, Semi-UIR's student test) stay out
+        ok = (pl.cand_keep[rep] if pl.cand_keep is not None
+              else torch.ones(rep.numel(), kc, dtype=torch.bool, device=dev))
         fresh = {"image": self._encode(pl.candidates[rep]),
-                 "valid": torch.ones(rep.numel(), kc, dtype=torch.bool, device=dev),
+                 "valid": ok,
                  "members": torch.stack([pl.scores[m] for m in self.members], dim=-1)[rep].float(),
                  "combined": pl.score[rep].float()}
         if pl.cand_mask is not None:
@@ -156,7 +159,8 @@ class MemoryBank(AddOn):
         self._reserve(self.n_used, {n: t[:, :1].expand(-1, self.k, *t.shape[2:]) for n, t in fresh.items()})
         old = {n: self.store[n][rows] for n in fresh}
         rank_old = self._rank(old["members"], old["combined"]).masked_fill(~old["valid"], float("-inf"))
-        index, valid = top_k_merge(rank_old, self._rank(fresh["members"], fresh["combined"]), self.k)
+        rank_new = self._rank(fresh["members"], fresh["combined"]).masked_fill(~ok, float("-inf"))
+        index, valid = top_k_merge(rank_old, rank_new, self.k)
         for n in fresh:
             self.store[n][rows] = _take(old[n], fresh[n], index)
         self.store["valid"][rows] &= valid

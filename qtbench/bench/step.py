@@ -50,7 +50,7 @@ def build_trainer(method: str, args: Any, ctx: BenchContext, ensemble: torch.nn.
     spec = parse_method(cfg.method)
     framework = registry.frameworks.get(spec.framework).obj(cfg.framework)
     addons = [registry.addons.get(a).obj(cfg, cfg.addons[a]) for a in spec.addons]
-    needs = any(a.needs_iqa for a in addons)
+    needs = framework.needs_iqa or any(a.needs_iqa for a in addons)
     if needs and OmegaConf.to_container(cfg.iqa) != OmegaConf.to_container(ctx.cfg.iqa):
         raise UserError(f"bench: {method} composes a different iqa section than {FULL}; one shared ensemble is "
                         "measured, so pass iqa overrides that apply to every variant")

@@ -16,8 +16,9 @@ A PL batch has two sides. *Candidates* are per crop: ``candidates`` [B,K,...] wi
 (method.md §7) makes N up to k x B, each label with its own level.
 
 Add-ons run in ascending ``order`` (maug adds views; gate, then bank, then qcond's level assignment), so
-the method string's order does not change what a run computes. Add-ons that declare ``needs_iqa`` get
-the IQA ensemble through :meth:`AddOn.setup`; the engine then scores every step's candidates once.
+the method string's order does not change what a run computes. ``Framework.select`` runs among the add-ons'
+``on_select`` at ``Framework.select_order`` (0: before all of them). Add-ons and frameworks that declare
+``needs_iqa`` get the IQA ensemble through ``setup``; the engine then scores every step's candidates once.
 Framework and add-on state (banks, running percentiles) goes into the checkpoint via ``state_dict``.
 """
 
@@ -67,6 +68,7 @@ class PLBatch:
         label_score: [N] combined score of each label (levels are computed from it), or None.
         cand_mask: optional [B,K,1,h,w] per-pixel trust of the candidates (block-wise, method.md §3.3).
         keep: optional [B] bool gate verdict per crop (method.md §6.2); None = every crop kept.
+        cand_keep: optional [B,K] bool: candidates a framework rejected (False) never enter a bank.
         norm: optional scalar denominator of the target loss; None = the weight sum (at least 1).
         cache: per-step memo shared by add-ons (e.g. the student's top-level output used by pref and crop).
     """
@@ -82,6 +84,7 @@ class PLBatch:
     label_score: Optional[Tensor] = None
     cand_mask: Optional[Tensor] = None
     keep: Optional[Tensor] = None
+    cand_keep: Optional[Tensor] = None
     norm: Optional[Tensor] = None
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -120,6 +123,23 @@ class AddOnContext:
     n_keys: int = 0
 
 
+@dataclass
+class FrameworkContext(AddOnContext):
+    """What :meth:`Framework.setup` receives: an :class:`AddOnContext` plus what only frameworks need.
+
+    Args:
+        cfg: the resolved run config (frameworks are built from ``cfg.framework`` alone).
+        addons: canonical names of the run's add-ons (a framework drops the parts an add-on replaces).
+        base: frozen copy of the base model (offline feature extractor, :mod:`qtbench.engine.features`).
+        student: the student being trained (frameworks that compare the teacher with it, e.g. Semi-UIR).
+    """
+
+    cfg: Any = None
+    addons: tuple[str, ...] = ()
+    base: Optional[torch.nn.Module] = None
+    student: Optional[torch.nn.Module] = None
+
+
 class Framework:
     """Base class of pseudo-labelling frameworks (``methods/``).
 
@@ -128,14 +148,31 @@ class Framework:
         uses_target_labels: True only for the ``oracle`` control: it reads clean target images and
             every output of such a run is flagged.
         strong_source: apply the strong photometric view to source inputs (``srconly``).
+        needs_iqa: the framework scores PLs; the runner builds the ensemble and the engine scores every
+            step's candidates with it (as for add-ons).
+        select_order: where :meth:`select` runs among the add-ons' ``on_select`` (ascending ``AddOn.order``;
+            0 = before all of them; 35 = after ``gate`` (30), before ``bank`` (40)).
     """
 
     uses_target_images: bool = True
     uses_target_labels: bool = False
     strong_source: bool = False
+    needs_iqa: bool = False
+    select_order: int = 0
 
     def __init__(self, cfg: DictConfig) -> None:
         self.cfg = cfg
+
+    def setup(self, ctx: FrameworkContext) -> None:
+        """Called once by the trainer before training (and before a checkpoint is restored)."""
+
+    def ema_decay(self, step: int, default: float) -> float:
+        """EMA decay after PL step ``step`` (0-based); default: the engine's ``pl.ema_decay``."""
+        return default
+
+    def pl_weight(self, step: int) -> float:
+        """Multiplier of ``pl.w_pl`` at step ``step`` (consistency ramp-ups); default 1."""
+        return 1.0
 
     def candidates(self, teacher: torch.nn.Module, batch: TargetBatch) -> Tensor:
         """[B,K,3,h,w] candidate PLs; default: one unconditioned teacher pass on the weak view."""
@@ -159,6 +196,14 @@ class Framework:
         per_image = err.flatten(1).mean(1)
         norm = pl.weight.sum().clamp_min(1.0) if pl.norm is None else pl.norm
         return (per_image * pl.weight).sum() / norm
+
+    def step_metrics(self) -> dict[str, Tensor]:
+        """Scalars about the last step (kept fraction, replacements...), logged with the losses."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able facts for ``summary.json`` (``framework``), e.g. the feature extractor used."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """Framework state saved in checkpoints (banks, running statistics)."""

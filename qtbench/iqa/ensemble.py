@@ -98,7 +98,17 @@ class Ensemble(torch.nn.Module):
         return self._combine(per)
 
     @torch.no_grad()
-    def block_mask(self, images: Tensor, block: int) -> Tensor:
+    def member_scores(self, images: Tensor, names: list[str]) -> dict[str, Tensor]:
+        """Normalised scores [N] of the named members only (no grad; one call per member).
+
+        Frameworks with their own scorer (Semi-UIR: MUSIQ alone) use it to score extra images cheaply.
+        """
+        x = self._prep(images)
+        return {k: self._safe(self.members[k].normalise(self.members[k].raw(x).reshape(-1).to(torch.float32)))
+                for k in names}
+
+    @torch.no_grad()
+    def block_mask(self, images: Tensor, block: int, weights: dict[str, float] | None = None) -> Tensor:
         """Block-wise trust mask (method.md §3.3): tiles scored per member, combined, upsampled bilinearly.
 
         All tiles of all images go through each member in one batched call. When H or W is not a multiple
@@ -110,6 +120,8 @@ class Ensemble(torch.nn.Module):
         Args:
             images: [N,3,H,W] in [0,1].
             block: tile size in px (``iqa.block_size``: 32 Colabator, 144 official QualiTeacher).
+            weights: member -> weight of a subset of members (Colabator's map: the mean of two members);
+                None = the ensemble's own weights.
 
         Returns:
             [N,1,H,W] mask = ``sum_i w_i * upsample(tile scores of member i)``.
@@ -121,10 +133,11 @@ class Ensemble(torch.nn.Module):
         tiles = x[:, :, : nh * th, : nw * tw].unfold(2, th, th).unfold(3, tw, tw)  # [N,3,nh,nw,th,tw]
         tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(n * nh * nw, 3, th, tw)
         grid = torch.zeros(n, nh, nw, dtype=torch.float32, device=x.device)
-        for k, m in self.members.items():
+        for k, wt in (self.weights if weights is None else weights).items():
+            m = self.members[k]
             s = self._safe(m.normalise(m.raw(tiles if m.blockwise else x).reshape(-1).to(torch.float32)))
             s = s.reshape(n, nh, nw) if m.blockwise else s.reshape(n, 1, 1).expand(n, nh, nw)
-            grid = grid + self.weights[k] * s
+            grid = grid + wt * s
         return F.interpolate(grid.unsqueeze(1), size=(h, w), mode="bilinear", align_corners=False)
 
     def describe(self) -> dict[str, Any]:

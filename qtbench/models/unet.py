@@ -72,6 +72,17 @@ class UNet(nn.Module):
         """Build from a :class:`UNetConfig` node."""
         return cls(list(cfg.widths), cfg.num_levels, cfg.negative_slope)
 
+    def encode(self, x: Tensor) -> list[Tensor]:
+        """Encoder feature maps, shallow to deep (the offline perceptual features, qtbench/engine/features.py)."""
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.down_factor, (-w) % self.down_factor
+        feat = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
+        feats = []
+        for i, block in enumerate(self.enc):
+            feat = block(feat if i == 0 else F.max_pool2d(feat, 2))
+            feats.append(feat)
+        return feats
+
     def forward(self, x: Tensor, level: Tensor | int | None = None) -> Tensor:
         """Restore ``x`` ([B,3,H,W] in [0,1]); any H, W (reflect-padded to the down factor)."""
         h, w = x.shape[-2:]
