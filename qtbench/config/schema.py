@@ -89,6 +89,9 @@ class RuntimeConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     device: str = "cpu"  # "cpu", "cuda" or "auto"
     progress: bool = True
+    experiment: Optional[str] = None  # MLflow experiment; None: qtbench-<task> (a sweep uses qtbench-sweep-<name>)
+    parent_run_id: Optional[str] = None  # MLflow parent run (a sweep's); the run is logged as its child
+    tags: dict[str, str] = field(default_factory=dict)  # extra MLflow run tags (sweep name, cell index)
 
 
 @dataclass

@@ -1,0 +1,173 @@
+"""``qtbench plan``: how many cells and seeds a sweep has and what it will cost, before launching.
+
+Seconds per PL iteration come from, in order: finished runs in the runs folder (``timing.s_per_iter`` of
+the same method and scale), then ``results/bench/step.json`` (``qtbench bench``; its scale only). Base
+models are counted once per distinct base configuration (they are cached and shared by every method of
+a seed), priced from finished runs' ``base_train_seconds`` per base iteration.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from qtbench.config.compose import CONF_DIR, SCALES
+from qtbench.config.schema import BaseStageConfig, PLStageConfig
+
+BENCH = Path("results/bench/step.json")
+
+
+@dataclass
+class Rates:
+    """Measured speeds: ``pl[(method, scale)]`` s/iter with its source, ``base[scale]`` s per base iteration."""
+
+    pl: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+    base: dict[str, float] = field(default_factory=dict)
+
+
+def measured_rates(runs_dir: Path, bench: Path = BENCH) -> Rates:
+    """Collect s/iter from finished runs (median per method and scale), then fill gaps from the bench file."""
+    spi: dict[tuple[str, str], list[float]] = defaultdict(list)
+    base: dict[str, list[float]] = defaultdict(list)
+    for path in Path(runs_dir).glob("*/*/*/summary.json"):
+        try:
+            s = json.loads(path.read_text())
+            t = s["timing"]
+            spi[(s["method"], s["scale"])].append(float(t["s_per_iter"]))
+            if not t.get("base_cached") and t.get("base_train_seconds"):  # this run trained its base model
+                iters = (yaml.safe_load((path.parent / "config.yaml").read_text()) or {})["base"]["iters"]
+                base[s["scale"]].append(float(t["base_train_seconds"]) / max(1.0, float(iters)))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    rates = Rates()
+    for key, vals in spi.items():
+        rates.pl[key] = (statistics.median(vals), f"{len(vals)} finished run{'s' * (len(vals) > 1)}")
+    rates.base = {k: statistics.median(v) for k, v in base.items()}
+    try:
+        b = json.loads(Path(bench).read_text())
+        scale = (b.get("settings") or {}).get("scale", "cpu")
+        for method, row in b["results"]["rows"].items():
+            rates.pl.setdefault((method, scale), (float(row["s_per_iter"]), str(bench)))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return rates
+
+
+def nearest_rate(method: str, scale: str, rates: Rates) -> Optional[tuple[float, str]]:
+    """An unmeasured method priced like the measured one with the fewest add-ons that include all of its own
+    (an upper bound); a method with no add-ons like any measured add-on-free method (``srconly`` ~ ``mt``)."""
+    from qtbench.errors import UserError
+    from qtbench.method_spec import parse_method
+
+    try:
+        mine = set(parse_method(method).addons)
+    except UserError:
+        return None
+    best = None
+    for (other, s), (spi, _) in rates.pl.items():
+        if s != scale:
+            continue
+        try:
+            theirs = set(parse_method(other).addons)
+        except UserError:
+            continue
+        if mine <= theirs and (best is None or len(theirs) < best[0]):
+            best = (len(theirs), spi, other)
+    if best is None:
+        return None
+    return best[1], f"~ {best[2]} (not measured; {'upper bound' if best[0] > len(mine) else 'same add-ons'})"
+
+
+def scale_iters(scale: str) -> tuple[int, int]:
+    """``(base.iters, pl.iters)`` of a scale profile (its YAML, else the schema default)."""
+    data = yaml.safe_load((CONF_DIR / "scale" / f"{scale}.yaml").read_text()) or {}
+    return (int((data.get("base") or {}).get("iters", BaseStageConfig.iters)),
+            int((data.get("pl") or {}).get("iters", PLStageConfig.iters)))
+
+
+def _override(cell: dict, key: str) -> Optional[int]:
+    for ov in reversed(cell["overrides"]):
+        k, _, v = ov.partition("=")
+        if k.lstrip("+") == key:
+            try:
+                return int(v)
+            except ValueError:
+                return None
+    return None
+
+
+def estimate(cells: list[dict], scale: str, sweep_scale: str, rates: Rates) -> dict[str, Any]:
+    """Estimated seconds of PL training and base models for ``cells`` run at ``scale``."""
+    d_base, d_pl = scale_iters(scale)
+    per_method: dict[str, dict[str, Any]] = {}
+    bases = set()
+    for c in cells:
+        if scale == sweep_scale:
+            pl_it, base_it = c["config"]["pl"]["iters"], c["config"]["base"]["iters"]
+        else:
+            pl_it, base_it = _override(c, "pl.iters") or d_pl, _override(c, "base.iters") or d_base
+        cfg = c["config"]
+        bases.add(json.dumps([c["task"], c["seed"], base_it, cfg["base"], cfg["backbone"], cfg["task"]], sort_keys=True,
+                             default=str))
+        row = per_method.setdefault(c["method"], {"cells": 0, "iters": 0})
+        row["cells"] += 1
+        row["iters"] += pl_it
+    total, unknown = 0.0, []
+    for method, row in per_method.items():
+        rate = rates.pl.get((method, scale)) or nearest_rate(method, scale, rates)
+        row["s_per_iter"], row["source"] = rate if rate else (None, "no measurement")
+        if rate:
+            row["seconds"] = row["iters"] * rate[0]
+            total += row["seconds"]
+        else:
+            unknown.append(method)
+    base_rate = rates.base.get(scale)
+    base_iters = sum(json.loads(b)[2] for b in bases)
+    base_s = base_iters * base_rate if base_rate else None
+    return {"scale": scale, "methods": per_method, "pl_seconds": total, "unknown": unknown,
+            "base_models": len(bases), "base_seconds": base_s}
+
+
+def fmt_seconds(s: Optional[float]) -> str:
+    if s is None:
+        return "unknown"
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def report(name: str, path: Path, sweep_scale: str, cells: list[dict], rates: Rates, parallel: int) -> str:
+    """The text ``qtbench plan`` prints."""
+    seeds = sorted({c["seed"] for c in cells})
+    methods = list(dict.fromkeys(c["method"] for c in cells))
+    tasks = list(dict.fromkeys(c["task"] for c in cells))
+    lines = [f"sweep {name} ({path}): {len(cells)} cells = {len(methods)} methods x {len(tasks)} tasks "
+             f"({', '.join(tasks)}) x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
+             + (f" x {len(cells) // max(1, len(methods) * len(tasks) * len(seeds))} override combinations"
+                if len(cells) > len(methods) * len(tasks) * len(seeds) else "")]
+    for scale in [sweep_scale, *[s for s in SCALES if s != sweep_scale]]:
+        est = estimate(cells, scale, sweep_scale, rates)
+        mark = " (the sweep's scale)" if scale == sweep_scale else ""
+        known = not est["unknown"]
+        total = est["pl_seconds"] + (est["base_seconds"] or 0.0)
+        lines.append(f"\n{scale}{mark}: PL {fmt_seconds(est['pl_seconds']) if known else 'partly unknown'}"
+                     f" + {est['base_models']} base models {fmt_seconds(est['base_seconds'])}"
+                     + (f" = {fmt_seconds(total)} of compute, ~{fmt_seconds(total / parallel)} wall at {parallel} "
+                        "in parallel" if known and est["base_seconds"] is not None else ""))
+        if scale != sweep_scale and not any(est["methods"][m]["s_per_iter"] for m in est["methods"]):
+            lines.append(f"  no s/iter measured at {scale} scale (finished runs or `qtbench bench --scale {scale}`)")
+            continue
+        lines.append(f"  {'method':<28}{'cells':>6}{'PL iters':>10}{'s/iter':>9}{'compute':>10}  source")
+        for method, row in est["methods"].items():
+            spi = f"{row['s_per_iter']:.3f}" if row["s_per_iter"] else "?"
+            lines.append(f"  {method:<28}{row['cells']:>6}{row['iters']:>10}{spi:>9}"
+                         f"{fmt_seconds(row.get('seconds')):>10}  {row['source']}")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""One invocation of ``qtbench sweep``: expand, skip what is done, (re)submit the rest, report.
+
+A finished cell (``summary.json`` with the cell's hash) is skipped; a running one (its job alive) is
+left alone; a failed, interrupted or never-run cell is submitted, and resumes from its checkpoint if it
+has one. On SLURM all submitted cells form one job array. The MLflow experiment and the sweep's parent
+run are created before anything is submitted, so parallel jobs never race to create them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig
+
+from qtbench.launch import executor, sweep_state
+from qtbench.launch.config import threads_per_run
+from qtbench.launch.expand import expand
+from qtbench.launch.sweep_file import SweepSpec
+
+
+@dataclass
+class SweepResult:
+    """What an invocation did; ``failed`` maps cell index -> (error line, log path)."""
+
+    cells: list[dict]
+    skipped: int = 0
+    running: int = 0
+    launched: list[int] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)
+    failed: dict[int, tuple[str, Optional[str]]] = field(default_factory=dict)
+    job_ids: list[str] = field(default_factory=list)
+
+
+def tracking_uri(runs_dir: Path, explicit: Optional[str]) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else this runs folder's server, else its SQLite file."""
+    from qtbench.tracking.server import running_url
+
+    if explicit:
+        return explicit
+    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if env:
+        return env
+    return running_url(runs_dir) or f"sqlite:///{Path(runs_dir).resolve()}/mlflow.db"
+
+
+def load_cells(spec: SweepSpec, runs_dir: Path, write_cache: bool = True) -> list[dict]:
+    """The sweep's expanded cells (cached in the sweep folder once it exists)."""
+    folder = sweep_state.sweep_dir(runs_dir, spec.name)
+    cache = folder / "cells.json" if (write_cache or folder.exists()) else None
+    return expand(spec, Path(runs_dir).resolve(), cache)
+
+
+def _job_config(cell: dict, uri: str, name: str, parent: str, threads: int) -> dict[str, Any]:
+    """The cell's frozen config with where-to-log settings (``runtime`` is not part of its identity)."""
+    cfg = dict(cell["config"])
+    cfg["runtime"] = dict(cfg["runtime"], tracking_uri=uri, experiment=sweep_state.experiment_name(name),
+                          parent_run_id=parent, progress=False, threads=threads,
+                          tags={"qtbench.sweep": name, "qtbench.cell": str(cell["index"])})
+    return cfg
+
+
+def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str] = None, wait: bool = True,
+              log=print) -> SweepResult:
+    """Bring every cell of ``spec`` to done (or submitted, on SLURM without ``wait``).
+
+    Args:
+        spec: the checked sweep (command-line narrowing already applied).
+        runs_dir: the runs folder.
+        lc: the launcher config.
+        uri: explicit tracking URI (see :func:`tracking_uri`).
+        wait: on SLURM, wait for the array and report (local and debug always wait).
+        log: where progress lines go.
+    """
+    runs_dir = Path(runs_dir).resolve()
+    folder = sweep_state.sweep_dir(runs_dir, spec.name)
+    cells = load_cells(spec, runs_dir)  # raises before anything is written when a cell is bad
+    res = SweepResult(cells=cells)
+    statuses = sweep_state.cell_statuses(cells)
+    todo = []
+    for c, st in zip(cells, statuses):
+        if st.status == "done":
+            res.skipped += 1
+        elif st.status == "running":
+            res.running += 1
+        else:
+            todo.append(c)
+    retry = sum(st.status == "failed" for st in statuses)
+    uri = tracking_uri(runs_dir, uri)
+    sweep_state.write_meta(folder, name=spec.name, file=str(spec.path.resolve()), scale=spec.scale,
+                           table=spec.table, tracking_uri_last=uri)
+    if not todo:
+        what = f"{res.running} still running" if res.running else "all done"
+        log(f"sweep {spec.name}: {len(cells)} cells, {res.skipped} done, {res.running} running: nothing to launch ({what})")
+        meta = sweep_state.read_meta(folder)
+        parent = meta.get("parent_run_id")
+        if not res.running and parent and meta.get("tracking_uri") == uri and meta.get("parent_finished") != parent:
+            sweep_state.finish_parent(folder, uri, spec.name, parent)
+        return res
+    parent = sweep_state.parent_run(uri, spec.name, folder, cells, spec.path, spec.table)
+    threads = threads_per_run(lc)
+    configs = [_job_config(c, uri, spec.name, parent, threads) for c in todo]
+    run_dirs = [Path(c["run_dir"]) for c in todo]
+    for rd in run_dirs:
+        rd.mkdir(parents=True, exist_ok=True)
+    extra = {"sweep": spec.name}
+    log(f"sweep {spec.name}: {len(cells)} cells, {res.skipped} done (skipped), {res.running} running, "
+        f"launching {len(todo)}{f' ({retry} failed before: retrying)' if retry else ''} with the {lc.name} launcher; "
+        f"MLflow {uri} (experiment {sweep_state.experiment_name(spec.name)}, parent run {parent})")
+    res.launched = [c["index"] for c in todo]
+
+    def report(i: int, outcome: str, detail: Any) -> None:
+        c = todo[i]
+        if outcome == "done":
+            res.done.append(c["index"])
+            log(f"  done    cell {c['index']:>3} {_name(c)}")
+        else:
+            log_path = (executor.jobrecord.read(Path(c["run_dir"])) or {}).get("stderr")
+            res.failed[c["index"]] = (str(detail), log_path)
+            log(f"  FAILED  cell {c['index']:>3} {_name(c)}: {detail}" + (f"\n          log: {log_path}" if log_path else ""))
+
+    sub = folder / "submitit"
+    if lc.name == "slurm":
+        jobs = executor.submit_slurm(lc, sub, configs, run_dirs, extra, job_name=f"qt-{spec.name}")
+        res.job_ids = [j.job_id for j in jobs]
+        array = jobs[0].job_id.split("_")[0]
+        log(f"submitted SLURM job array {array} ({len(jobs)} tasks, at most {lc.array_parallelism} at once); "
+            f"logs in {sub}; `qtbench sweep status {spec.name}` shows progress")
+        if wait:
+            executor.wait_all(jobs, run_dirs, report)
+    elif lc.name == "local":
+        executor.run_local(lc, sub, configs, run_dirs, report, extra, job_name=f"qt-{spec.name}")
+    else:
+        executor.run_debug(configs, run_dirs, report, extra)
+    if (lc.name != "slurm" or wait) and not res.failed and not res.running:
+        sweep_state.finish_parent(folder, uri, spec.name, parent)
+    return res
+
+
+def _name(c: dict) -> str:
+    extra = [f"{k}={v}" for k, v in c["labels"].items() if k not in ("method", "task", "seed")]
+    return f"{c['method']}/{c['task']}/s{c['seed']}" + (f" [{', '.join(extra)}]" if extra else "")
+
+
+def print_cells(cells: list[dict], statuses: list, out=sys.stdout) -> None:
+    """A status table: one line per cell."""
+    for c, st in zip(cells, statuses):
+        line = f"{c['index']:>4}  {st.status:<8} {_name(c):<48} {c['hash'][:12]}"
+        if st.detail:
+            line += f"  {st.detail}"
+        print(line, file=out)
+        if st.status == "failed" and st.log:
+            print(f"{'':>14}log: {st.log}", file=out)

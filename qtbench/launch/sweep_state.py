@@ -1,0 +1,122 @@
+"""A sweep's folder (``<runs_dir>/sweeps/<name>/``), its MLflow parent run, and the status of each cell.
+
+Layout: ``cells.json`` (the cached expansion: every cell's identity hash, run folder and config),
+``sweep.json`` (sweep file, tracking URI, parent run id, the table block), ``submitit/`` (job pickles and
+logs). A cell's own state lives in its run folder: ``summary.json`` (done) and ``job.json`` (which job,
+which logs, running / requeued / failed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from qtbench import atomic
+from qtbench.launch import jobrecord
+
+STATUSES = ("done", "running", "failed", "pending")
+SUMMARY = "summary.json"  # = qtbench.runner.SUMMARY (not imported: that would import torch)
+CHECKPOINT = "checkpoint.pt"  # = qtbench.engine.checkpoint.CHECKPOINT
+
+
+def sweep_dir(runs_dir: Path, name: str) -> Path:
+    return Path(runs_dir) / "sweeps" / name
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / "sweep.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_meta(folder: Path, **fields: Any) -> dict[str, Any]:
+    meta = read_meta(folder)
+    meta.update(fields)
+    atomic.write_json(folder / "sweep.json", meta)
+    return meta
+
+
+@dataclass
+class CellStatus:
+    """Where one cell stands; ``detail`` says why (job id, error line, checkpoint), ``log`` where to look."""
+
+    status: str
+    detail: str = ""
+    log: Optional[str] = None
+
+
+def _done(run_dir: Path, h: str) -> bool:
+    try:
+        return json.loads((run_dir / SUMMARY).read_text()).get("config_hash") == h
+    except (OSError, ValueError):
+        return False
+
+
+def cell_statuses(cells: list[dict]) -> list[CellStatus]:
+    """The status of every cell: done / running / failed / pending (one ``squeue`` call at most)."""
+    records = [None if _done(Path(c["run_dir"]), c["hash"]) else jobrecord.read(Path(c["run_dir"])) for c in cells]
+    slurm_ids = [r["job_id"] for r in records if r and r.get("launcher") == "slurm" and r.get("state") in jobrecord.ACTIVE]
+    slurm = jobrecord.slurm_states(slurm_ids) if slurm_ids else {}
+    out = []
+    for c, rec in zip(cells, records):
+        rd = Path(c["run_dir"])
+        if rec is None and _done(rd, c["hash"]):
+            out.append(CellStatus("done"))
+            continue
+        resumable = " (checkpoint: resumes)" if (rd / CHECKPOINT).exists() else ""
+        log = (rec or {}).get("stderr")
+        if rec and jobrecord.alive(rec, slurm):
+            state = slurm.get(str(rec.get("job_id")), rec["state"]).lower()
+            out.append(CellStatus("running", f"{rec['launcher']} job {rec.get('job_id')} {state}", log))
+        elif rec and rec.get("state") == "failed":
+            out.append(CellStatus("failed", (rec.get("error") or "failed") + resumable, log))
+        elif rec and rec.get("state") in jobrecord.ACTIVE:
+            out.append(CellStatus("failed", f"job {rec.get('job_id')} ended without a summary{resumable}", log))
+        else:
+            out.append(CellStatus("pending", resumable.strip(" ()")))
+    return out
+
+
+def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: Path, table: dict) -> str:
+    """The sweep's MLflow parent run (created before any job starts, with the experiment); its id.
+
+    One parent per set of cells: re-invoking the same sweep reuses it; changing the cells (another scale,
+    other seeds) opens a new one.
+    """
+    from qtbench.tracking.mlflow_tracker import Tracker, run_tags
+
+    ident = _cells_id(cells)
+    meta = read_meta(folder)
+    if meta.get("parent_run_id") and meta.get("cells_id") == ident and meta.get("tracking_uri") == uri:
+        Tracker(uri, experiment_name(name), name, run_id=meta["parent_run_id"])  # back to RUNNING
+        write_meta(folder, parent_finished=None)
+        return meta["parent_run_id"]
+    tags = run_tags(ident)
+    tags.update({"qtbench.sweep": name, "qtbench.sweep_file": str(spec_path), "qtbench.role": "sweep"})
+    tr = Tracker(uri, experiment_name(name), name, tags=tags)
+    tr.log_params({"sweep.name": name, "sweep.file": str(spec_path), "sweep.cells": str(len(cells))})
+    tr.log_dict({"table": table, "cells": [{k: c[k] for k in c if k != "config"} for c in cells]}, "sweep.json")
+    write_meta(folder, parent_run_id=tr.run_id, cells_id=ident, tracking_uri=uri, parent_finished=None)
+    return tr.run_id
+
+
+def finish_parent(folder: Path, uri: str, name: str, run_id: str) -> None:
+    """Mark the parent run FINISHED (all cells done)."""
+    from qtbench.tracking.mlflow_tracker import Tracker
+
+    Tracker(uri, experiment_name(name), name, run_id=run_id).finish("FINISHED")
+    # importing mlflow costs ~1.5 s: remember, so re-invoking a finished sweep stays instant
+    write_meta(folder, parent_finished=run_id)
+
+
+def experiment_name(sweep: str) -> str:
+    return f"qtbench-sweep-{sweep}"
+
+
+def _cells_id(cells: list[dict]) -> str:
+    import hashlib
+
+    return hashlib.sha256("".join(sorted(c["hash"] for c in cells)).encode()).hexdigest()

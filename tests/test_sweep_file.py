@@ -1,0 +1,109 @@
+"""Sweep files: shape checks with line numbers, expansion (grid, zip, include), identity, dry run, plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from qtbench.errors import UserError
+from qtbench.launch.sweep_file import load_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = """\
+name: t
+scale: smoke
+base: [pl.iters=2]
+axes:
+  methods: [mt, srconly]
+  seeds: [0, 1]
+  grid: {pl.lr: [1.0e-4, 2.0e-4]}
+  zip: [{pl.w_pl: [0.5, 1.0], pl.w_sup: [1.0, 2.0]}]
+include:
+  - {method: oracle}
+table: {rows: method, columns: pl.lr, metrics: [delta/student-base/target_psnr]}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_axes_expand_to_the_product_plus_includes(tmp_path):
+    spec = load_sweep(_write(tmp_path, GOOD))
+    assert len(spec.cells) == 2 * 2 * 2 * 2 + 2  # methods x seeds x grid x zip, + oracle x seeds
+    c = spec.cells[0]
+    assert c.overrides == ("pl.iters=2", "pl.lr=0.0001", "pl.w_pl=0.5", "pl.w_sup=1.0")
+    assert spec.cells[-1].method == "oracle" and spec.cells[-1].line == 10
+
+
+@pytest.mark.parametrize("text, line, message", [
+    (GOOD.replace("  seeds:", "  seedz:"), 6, "unknown axis key 'seedz'"),
+    (GOOD.replace("seeds: [0, 1]", "seeds: []"), 6, "is empty"),
+    (GOOD.replace("name: t", "nme: t"), 1, "unknown key 'nme'"),
+    (GOOD.replace("pl.w_sup: [1.0, 2.0]", "pl.w_sup: [1.0]"), 8, "differ in length"),
+    (GOOD.replace("rows: method", "rows: methd"), 11, "not an axis"),
+    (GOOD.replace("seeds: [0, 1]", "seeds: [0, a]"), 6, "wrong type"),
+])
+def test_bad_sweep_files_name_the_line(tmp_path, text, line, message):
+    p = _write(tmp_path, text)
+    with pytest.raises(UserError) as e:
+        load_sweep(p)
+    assert f"{p}:{line}:" in str(e.value) and message in str(e.value)
+
+
+@pytest.mark.parametrize("text, line, message", [
+    (GOOD.replace("[mt, srconly]", "[mt, mtt]"), 5, "unknown framework"),
+    (GOOD.replace("[mt, srconly]", "[mt, mt]"), 5, "duplicate cell"),
+    (GOOD.replace("base: [pl.iters=2]", "base: [pl.iterz=2]"), 5, "pl.iterz"),
+])
+def test_bad_cells_fail_before_launching_anything(tmp_path, text, line, message):
+    p = _write(tmp_path, text)
+    runs = tmp_path / "runs"
+    out = run_cli("sweep", str(p), "--runs-dir", str(runs), "--launcher", "slurm")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert f"{p}:{line}:" in out.stderr and message in out.stderr
+    assert not runs.exists()
+
+
+def test_seed_sharing_gives_the_same_identity_as_a_direct_compose(tmp_path):
+    from qtbench.config.compose import compose_run, config_hash
+    from qtbench.launch.expand import expand
+
+    cells = expand(load_sweep(_write(tmp_path, GOOD)), tmp_path / "runs")
+    for c in cells[:: 5]:
+        cfg = compose_run(c["method"], c["task"], c["seed"], "smoke", c["overrides"], runs_dir=str(tmp_path / "runs"))
+        assert config_hash(cfg) == c["hash"]
+
+
+def test_dry_run_and_plan_write_nothing(tmp_path):
+    p = _write(tmp_path, GOOD)
+    runs = tmp_path / "runs"
+    out = run_cli("sweep", str(p), "--dry-run", "--runs-dir", str(runs))
+    assert out.returncode == 0, out.stderr
+    assert "18 cells" in out.stdout and "18 pending" in out.stdout and "dry run" in out.stdout
+    out = run_cli("plan", str(p), "--runs-dir", str(runs), "--bench", str(ROOT / "results/bench/step.json"))
+    assert out.returncode == 0, out.stderr
+    assert "18 cells = 3 methods" in out.stdout and "smoke (the sweep's scale)" in out.stdout
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_sweep_file_is_well_formed(path):
+    spec = load_sweep(path)
+    assert len({c.seed for c in spec.cells}) >= 5, "tables use >= 5 seeds (DESIGN.md §2)"
+    assert spec.table.get("metrics") and "qtbench sweep sweeps/" in path.read_text()
+
+
+def test_launcher_settings_are_checked():
+    from qtbench.launch.config import compose_launcher
+
+    lc = compose_launcher("slurm", ["launcher.partition=gpu", "launcher.extra.exclude=n1"])
+    assert lc.partition == "gpu" and lc.extra.exclude == "n1" and lc.array_parallelism >= 1
+    with pytest.raises(UserError, match="partitoin"):
+        compose_launcher("slurm", ["launcher.partitoin=gpu"])
+    with pytest.raises(UserError, match="unknown launcher"):
+        compose_launcher("pbs")
