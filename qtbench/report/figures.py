@@ -1,0 +1,165 @@
+"""``qtbench plot``: seaborn figures of a sweep's runs in MLflow (Agg backend, no display needed).
+
+- ``SWEEP_bars.png``: each table metric per row (hue: the column axis), 95 % bootstrap interval over seeds;
+- ``SWEEP_levels.png``: quality level asked of the student vs its output score and PSNR (monotonicity), from the
+  ``levels/score_i`` and ``levels/psnr_i`` metrics of runs with ``qcond``;
+- ``SWEEP_pl_levels.png``: histogram of the quality levels given to pseudo-labels, per row, from the runs'
+  ``summary.json`` artifact (the per-PL combined scores are not logged, their levels are);
+- ``SWEEP_curves.png``: training curves (``loss/total``, ``trajectory/student/target_psnr``) from metric histories.
+A figure without data is skipped and reported, not an error.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+from qtbench import atomic
+from qtbench.report.collect import Cell, collect, metric_history, run_summary
+from qtbench.report.layout import METRIC, parse_metrics, show
+
+CURVES = ("loss/total", "trajectory/student/target_psnr")
+BOOT = {"errorbar": ("ci", 95), "n_boot": 1000, "seed": 0}  # fixed seed: same figure from the same store
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: clusters and CI have no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _row_label(c: Cell, table: dict) -> str:
+    labels = {str(k): v for k, v in (table.get("labels") or {}).items()}
+    axes = table.get("rows") or "method"
+    axes = axes if isinstance(axes, list) else [axes]
+    axes = ["method"] if axes == [METRIC] else axes
+    return " / ".join(show(c.labels.get(a), labels) for a in axes)
+
+
+def _col_label(c: Cell, table: dict) -> Optional[str]:
+    axes = table.get("columns") or METRIC
+    axes = axes if isinstance(axes, list) else [axes]
+    if axes == [METRIC]:
+        return None
+    labels = {str(k): v for k, v in (table.get("labels") or {}).items()}
+    return " / ".join(f"{a}={show(c.labels.get(a), labels)}" for a in axes)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    atomic.save_figure(path, fig, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def bars(plt, sns, cells: list[Cell], table: dict, metrics, path: Path) -> Optional[Path]:
+    import pandas as pd
+
+    from qtbench.report.aggregate import metric_value
+
+    rows = [{"row": _row_label(c, table), "column": _col_label(c, table), "metric": m.label,
+             "value": metric_value(c.run.metrics, m.key, m.paired)} for c in cells for m in metrics]
+    df = pd.DataFrame([r for r in rows if r["value"] is not None])
+    if df.empty:
+        return None
+    present = [m for m in metrics if m.label in set(df["metric"])]
+    fig, axes = plt.subplots(len(present), 1, figsize=(8, 2.8 * len(present)), squeeze=False, layout="constrained")
+    hue = "column" if df["column"].notna().any() else None
+    for ax, m in zip(axes[:, 0], present):
+        sub = df[df["metric"] == m.label]
+        sns.barplot(data=sub, x="row", y="value", hue=hue, ax=ax, **BOOT)
+        ax.set_title(f"{m.label} ({'higher' if m.higher_better else 'lower'} is better; 95 % CI over seeds)")
+        ax.set_xlabel("")
+        ax.set_ylabel(m.label)
+        ax.tick_params(axis="x", labelrotation=20)
+        if m.signed:
+            ax.axhline(0, color="k", lw=0.8)
+    return _save(plt, fig, path)
+
+
+def levels(plt, sns, cells: list[Cell], table: dict, path: Path) -> Optional[Path]:
+    import pandas as pd
+
+    pat = re.compile(r"^levels/(score|psnr)_(\d+)$")
+    rows = []
+    for c in cells:
+        for key, v in c.run.metrics.items():
+            m = pat.match(key)
+            if m:
+                rows.append({"row": _row_label(c, table), "what": m.group(1), "level": int(m.group(2)), "value": v})
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    for ax, what, ylab in zip(axes, ("score", "psnr"), ("ensemble score of the output", "PSNR (dB)")):
+        sns.lineplot(data=df[df["what"] == what], x="level", y="value", hue="row", marker="o", ax=ax, **BOOT)
+        ax.set_xlabel("quality level asked of the student")
+        ax.set_ylabel(ylab)
+    fig.suptitle("Quality level vs output (monotone if conditioning works)")
+    return _save(plt, fig, path)
+
+
+def pl_levels(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) -> Optional[Path]:
+    import pandas as pd
+
+    rows = []
+    for c in cells:
+        hist = ((run_summary(uri, c.run.run_id) or {}).get("levels") or {}).get("pl_level_histogram")
+        total = sum(hist or [])
+        for level, n in enumerate(hist or []):
+            rows.append({"row": _row_label(c, table), "level": level, "fraction": n / total if total else 0.0})
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
+    sns.barplot(data=pd.DataFrame(rows), x="level", y="fraction", hue="row", ax=ax, **BOOT)
+    ax.set_title("Quality levels given to pseudo-labels during training (fraction; 95 % CI over seeds)")
+    return _save(plt, fig, path)
+
+
+def curves(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) -> Optional[Path]:
+    import pandas as pd
+
+    rows = [{"row": _row_label(c, table), "key": key, "step": step, "value": v}
+            for c in cells for key in CURVES for step, v in metric_history(uri, c.run.run_id, key)]
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    keys = [k for k in CURVES if k in set(df["key"])]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False, layout="constrained")
+    for ax, key in zip(axes[0], keys):
+        sns.lineplot(data=df[df["key"] == key], x="step", y="value", hue="row", ax=ax, **BOOT)
+        ax.set_title(key)
+        ax.set_xlabel("PL iteration")
+    return _save(plt, fig, path)
+
+
+def plot_sweep(spec, uri: str, out_dir: Path, metrics: Optional[list[str]] = None,
+               parent: Optional[str] = None) -> tuple[list[Path], list[str]]:
+    """Write the sweep's figures to ``out_dir/NAME_*.png``; return (written, skipped with the reason)."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    runs = collect(spec.name, uri, parent)
+    cells = runs.done()
+    table = spec.table or {}
+    specs = parse_metrics(table, metrics) if (table.get("metrics") or metrics) else []
+    out = Path(out_dir)
+    jobs = {
+        "bars": lambda p: bars(plt, sns, cells, table, specs, p) if specs else None,
+        "levels": lambda p: levels(plt, sns, cells, table, p),
+        "pl_levels": lambda p: pl_levels(plt, sns, cells, table, uri, p),
+        "curves": lambda p: curves(plt, sns, cells, table, uri, p),
+    }
+    why = {"bars": "no table metric in the finished runs", "levels": "no levels/ metrics (runs without qcond)",
+           "pl_levels": "no PL level histogram in the runs' summaries", "curves": "no metric histories"}
+    written, skipped = [], []
+    for kind, job in jobs.items():
+        path = job(out / f"{spec.name}_{kind}.png")
+        if path is None:
+            skipped.append(f"{spec.name}_{kind}.png: {why[kind]}")
+        else:
+            written.append(path)
+    return written, skipped

@@ -1,0 +1,186 @@
+"""`qtbench table / plot / report` on a real MLflow store filled by a real (tiny, smoke-scale) sweep.
+
+One module-scoped sweep: mt and mt+qcond (2 seeds), srconly as a control, and an oracle cell made to diverge
+(lr 1e6) so the table has a failed row. A copy of the store with one run deleted gives a missing cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+SWEEP = """\
+# Command: qtbench sweep rep.yaml --launcher debug
+name: rep
+scale: smoke
+base: [pl.iters=4, eval.grid_images=1]
+axes:
+  methods: [mt, mt+qcond]
+  seeds: [0, 1]
+include:
+  - {method: srconly}
+  - {method: oracle, overrides: [pl.lr=1e6, pl.iters=40]}
+table:
+  title: Report test
+  rows: method
+  columns: metric
+  labels: {mt+qcond: MT + score injection}
+  metrics:
+    - {key: delta/student-base/target_psnr, label: "ΔPSNR (dB)", higher_better: true}
+    - {key: student/target_piqe, label: PIQE, higher_better: false}
+    - {key: student/target_ssim, label: SSIM vs base, paired: true}
+  paired: base
+  baseline: mt
+  controls: [srconly, oracle]
+  reference: {mt: {delta/student-base/target_psnr: 0.1}}
+  formats: [md, tex, csv]
+"""
+METHODS = {"mt": "mt", "mt+qcond": "MT + score injection", "srconly": "srconly"}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    (root / "rep.yaml").write_text(SWEEP)
+    out = run_cli("sweep", "rep.yaml", "--launcher", "debug", "--runs-dir", "runs", cwd=root, timeout=900)
+    assert out.returncode == 1, out.stdout + out.stderr  # the oracle cells fail by design
+    assert out.stdout.count("done    cell") == 6 and out.stdout.count("FAILED  cell") == 2, out.stdout
+    return root
+
+
+def _client(root: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{root.resolve()}/runs/mlflow.db")
+
+
+def _finished(root: Path) -> dict[str, list]:
+    c = _client(root)
+    exp = c.get_experiment_by_name("qtbench-sweep-rep")
+    out: dict[str, list] = {}
+    for r in c.search_runs([exp.experiment_id], "tags.`qtbench.sweep` = 'rep' and attributes.status = 'FINISHED'"):
+        if r.data.tags.get("qtbench.role") != "sweep":
+            out.setdefault(r.data.tags["qtbench.method"], []).append(r)
+    return out
+
+
+def _csv(path: Path) -> dict[tuple[str, str], dict]:
+    return {(r["row"], r["metric"]): r for r in csv.DictReader(io.StringIO(path.read_text()))}
+
+
+def test_table_values_match_mlflow_and_rebuild_byte_for_byte(swept):
+    res = swept / "results" / "tables"
+    out = run_cli("table", "rep.yaml", "--runs-dir", "runs", cwd=swept)
+    assert out.returncode == 0, out.stderr
+    first = {p.name: p.read_bytes() for p in res.iterdir()}
+    assert set(first) == {"rep.md", "rep.tex", "rep.csv", "rep.json"}
+    again = run_cli("table", "rep", "--runs-dir", "runs", "--results", "again", cwd=swept)
+    assert again.returncode == 2 and "unknown sweep 'rep'" in again.stderr  # a bare name is looked up in ./sweeps
+    again = run_cli("table", "rep.yaml", "--runs-dir", "runs", "--results", "again", cwd=swept)
+    assert again.returncode == 0, again.stderr
+    assert {p.name: p.read_bytes() for p in (swept / "again" / "tables").iterdir()} == first
+
+    rows = _csv(res / "rep.csv")
+    runs = _finished(swept)
+    assert sorted(runs) == ["mt", "mt+qcond", "srconly"] and all(len(v) == 2 for v in runs.values())
+    for method, label in METHODS.items():
+        metrics = [r.data.metrics for r in runs[method]]
+        for key in ("delta/student-base/target_psnr", "student/target_piqe"):
+            row = rows[(label, key)]
+            assert float(row["mean"]) == pytest.approx(np.mean([m[key] for m in metrics]), abs=1e-12)
+            assert float(row["std"]) == pytest.approx(np.std([m[key] for m in metrics], ddof=1), abs=1e-12)
+            assert row["found"] == "2" and row["expected"] == "2"
+        paired = [m["student/target_ssim"] - m["base/target_ssim"] for m in metrics]
+        assert float(rows[(label, "student/target_ssim")]["mean"]) == pytest.approx(np.mean(paired), abs=1e-12)
+    # baseline difference: mt+qcond - mt, seed by seed
+    by_seed = {m: {r.data.tags["qtbench.seed"]: r.data.metrics["delta/student-base/target_psnr"] for r in runs[m]}
+               for m in ("mt", "mt+qcond")}
+    vs = np.mean([by_seed["mt+qcond"][s] - by_seed["mt"][s] for s in ("0", "1")])
+    assert float(rows[("MT + score injection", "delta/student-base/target_psnr")]["vs_mean"]) == pytest.approx(vs)
+    ref = rows[("mt", "delta/student-base/target_psnr")]
+    assert float(ref["minus_reference"]) == pytest.approx(float(ref["mean"]) - 0.1)
+    # best/second among mt and mt+qcond only (srconly is a control)
+    psnr = {lab: rows[(lab, "delta/student-base/target_psnr")] for lab in METHODS.values()}
+    assert sorted(psnr[k]["mark"] for k in ("mt", "MT + score injection")) == ["best", "second"]
+    assert psnr["srconly"]["mark"] == ""
+    # the failed cells still render, marked
+    md = (res / "rep.md").read_text()
+    assert "| *oracle* | — (0/2; 2 failed) |" in md and "Failed runs: oracle/dehaze/s0, oracle/dehaze/s1." in md
+    assert "ΔPSNR (dB) ↑" in md and "PIQE ↓" in md and "Paired difference against mt" in md
+    tex = (res / "rep.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\mathbf{" in tex and r"\underline{" in tex
+    meta = json.loads((res / "rep.json").read_text())
+    assert meta["seeds"] == [0, 1] and meta["failed"] == 2 and meta["scale"] == ["smoke"]
+    assert meta["commands"]["sweep"] == "qtbench sweep rep.yaml --launcher debug"
+
+
+def test_missing_cell_renders_with_runs_found(swept, tmp_path):
+    store = tmp_path / "runs"
+    store.mkdir()
+    shutil.copy(swept / "runs" / "mlflow.db", store / "mlflow.db")  # artifacts stay where the runs put them
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    client.delete_run(_finished(swept)["mt+qcond"][0].info.run_id)
+    shutil.copy(swept / "rep.yaml", tmp_path / "rep.yaml")
+    out = run_cli("table", "rep.yaml", "--runs-dir", "runs", "--format", "md,csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    md = (tmp_path / "results/tables/rep.md").read_text()
+    line = next(ln for ln in md.splitlines() if ln.startswith("| MT + score injection |"))
+    assert "(1/2)" in line and "**" not in line and "<u>" not in line  # incomplete: not ranked
+    assert not (tmp_path / "results/tables/rep.tex").exists()
+
+
+def test_plot_writes_the_figures(swept):
+    out = run_cli("plot", "rep.yaml", "--runs-dir", "runs", cwd=swept)
+    assert out.returncode == 0, out.stderr
+    for kind in ("bars", "levels", "pl_levels", "curves"):
+        p = swept / "results" / "figures" / f"rep_{kind}.png"
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", kind
+
+
+def test_report_rewrites_only_between_markers(swept, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(swept / "results" / "tables", results / "tables")
+    (results / "bench").mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "results/bench/step.json", results / "bench/step.json")
+    (results / "bench/other.json").write_text(json.dumps({"bench": "other", "results": {"expand_s": 1.5}}))
+    head = "# Bench\n\nHand-written intro.\n\n<!-- bench:start -->\nhand bench text\n<!-- bench:end -->\n\n"
+    mid = "\n\nMore hand-written text.\n\n"
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text(head + "<!-- report:tables:start -->\nstale\n<!-- report:tables:end -->" + mid)
+    out = run_cli("report", "--file", str(doc), "--results", str(results), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = doc.read_text()
+    assert text.startswith(head + "<!-- report:tables:start -->\n### Report test\n") and "stale" not in text
+    after = text.split("<!-- report:tables:end -->", 1)[1]
+    assert after.startswith(mid) and "<!-- report:bench:start -->" in after  # missing sections appended
+    assert "| mt+qualiteacher | 0.364 | 4.48 |" in text and "| expand_s | 1.5000 |" in text
+    assert "qtbench table rep --format md,tex,csv" in text and "seeds 0, 1" in text
+    again = run_cli("report", "--file", str(doc), "--results", str(results), "--check", cwd=tmp_path)
+    assert again.returncode == 0 and "up to date" in again.stdout
+
+
+def test_errors_are_one_line(tmp_path):
+    (tmp_path / "s.yaml").write_text(SWEEP.replace("name: rep", "name: nothing"))
+    for args, msg in ((("table", "nope"), "unknown sweep 'nope'"),
+                      (("table", "s.yaml", "--runs-dir", "runs"), "no MLflow store"),
+                      (("plot", "s.yaml", "--runs-dir", "runs"), "no MLflow store")):
+        out = run_cli(*args, cwd=tmp_path)
+        assert out.returncode == 2 and msg in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    from mlflow.tracking import MlflowClient
+
+    (tmp_path / "runs").mkdir()
+    MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db").search_experiments()  # an empty store
+    out = run_cli("table", "s.yaml", "--runs-dir", "runs", cwd=tmp_path)
+    assert out.returncode == 2 and "no runs of sweep 'nothing'" in out.stderr, out.stderr

@@ -1,0 +1,73 @@
+"""Table layout and rendering without MLflow: every sweep file's `table:` block renders in md/tex/csv from
+synthetic runs, with ranking, missing and failed cells, and axis columns (ablation_levels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qtbench.launch.sweep_file import load_sweep
+from qtbench.report import render_csv, render_md, render_tex
+from qtbench.report.benchmarks_md import replace_section
+from qtbench.report.collect import Cell, RunRecord, SweepRuns
+from qtbench.report.layout import build, parse_metrics
+
+SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.yaml"))
+
+
+def _runs(spec, status=lambda i, c: "FINISHED") -> SweepRuns:
+    cells = []
+    for i, c in enumerate(spec.cells):
+        labels = dict(c.labels)
+        metrics = {m.key: 0.01 * (i % 7) + 0.001 * c.seed for m in parse_metrics(spec.table)}
+        metrics.update({"base/target_ssim": 0.5, "student/target_ssim": 0.6})
+        st = status(i, c)
+        run = None if st is None else RunRecord(f"r{i}", st, i, i + 1, metrics, {}, {})
+        cells.append(Cell(i, labels, f"h{i}", run))
+    return SweepRuns(spec.name, "sqlite:///x", "p", cells)
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+def test_every_sweep_table_renders(path):
+    spec = load_sweep(path)
+    # the first cell is missing, the second failed: the table still renders and says so
+    runs = _runs(spec, lambda i, c: None if i == 0 else "FAILED" if i == 1 else "FINISHED")
+    table = build(runs, spec.table, spec.name, parse_metrics(spec.table))
+    assert table.blocks and table.failed
+    md = render_md.render(table, "Method")
+    assert "1 failed" in md and "—" not in md.split("Failed runs")[1].split("\n")[0]
+    assert render_tex.render(table, "Method").count(r"\toprule") >= len(table.blocks)
+    assert render_csv.render(table, "Method").count("\n") == 1 + sum(len(b.cells) for b in table.blocks)
+    assert any(b.marks for b in table.blocks)
+
+
+def test_axis_columns_give_one_block_per_metric_ranked_block_wide():
+    spec = load_sweep(next(p for p in SWEEPS if p.stem == "ablation_levels"))
+    table = build(_runs(spec), spec.table, spec.name, parse_metrics(spec.table))
+    assert [b.title for b in table.blocks] == ["ΔPSNR (dB) ↑", "ρ(level, score) ↑"]
+    block = table.blocks[0]
+    assert [r.label for r in block.rows] == ["2", "4", "8", "16"]
+    assert [c.label for c in block.columns] == ["default", "4", "5", "6"]
+    assert list(block.marks.values()).count("best") >= 1 and len(block.cells) == 7  # 7 zipped combinations
+
+
+def test_ties_share_the_mark_and_controls_are_not_ranked():
+    spec = load_sweep(next(p for p in SWEEPS if p.stem == "plug_and_play"))
+    runs = _runs(spec)
+    for c in runs.cells:  # every method equal, controls far better
+        for k in c.run.metrics:
+            c.run.metrics[k] = 9.0 if c.labels["method"] in ("srconly", "oracle") else 1.0
+    table = build(runs, spec.table, spec.name, parse_metrics(spec.table))
+    block = table.blocks[0]
+    controls = [i for i, r in enumerate(block.rows) if r.control]
+    assert [block.rows[i].label for i in controls] == ["srconly", "oracle"]
+    assert all(block.marks.get((ri, 0)) == "best" for ri in range(len(block.rows)) if ri not in controls)
+    assert not any(pos[0] in controls for pos in block.marks)
+
+
+def test_replace_section_keeps_everything_outside_the_markers():
+    text = "a\n<!-- report:tables:start -->\nold\n<!-- report:tables:end -->\nb\n"
+    assert replace_section(text, "tables", "new\n") == "a\n<!-- report:tables:start -->\nnew\n<!-- report:tables:end -->\nb\n"
+    appended = replace_section("a\n", "bench", "x\n")
+    assert appended.startswith("a\n\n## ") and appended.endswith("<!-- report:bench:start -->\nx\n<!-- report:bench:end -->\n")
