@@ -22,22 +22,15 @@ from qtbench.engine import checkpoint
 from qtbench.engine.base_stage import get_base_model
 from qtbench.engine.build import build_backbone, resolve_device
 from qtbench.engine.trainer import PLTrainer
+from qtbench.engine.interrupt import Preempted
 from qtbench.errors import UserError
 from qtbench.eval.evaluate import evaluate_set, nr_scores, restore
 from qtbench.eval.grid import save_grid
 from qtbench.eval.levels import level_diagnostics, level_metrics, reward_metric_names
 from qtbench.method_spec import parse_method
+from qtbench.paths import ensure_writable  # noqa: F401 - re-exported (cli run imports it from here)
 
 SUMMARY = "summary.json"
-
-
-def ensure_writable(path: Path) -> None:
-    """Fail with a one-line error when ``path`` cannot be created or written."""
-    probe = Path(path)
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK) or not probe.is_dir():
-        raise UserError(f"runs dir {path} is not writable (no write access to {probe}); pass --runs-dir DIR")
 
 
 def finished_summary(cfg: DictConfig) -> Optional[dict]:
@@ -62,11 +55,17 @@ def _tracker(cfg: DictConfig, h: str, run_id: Optional[str], oracle: bool):
     tags = run_tags(h)
     tags.update({"qtbench.method": cfg.method, "qtbench.task": cfg.task.name, "qtbench.seed": str(cfg.seed),
                  "qtbench.scale": cfg.scale, "qtbench.uses_target_labels": str(oracle).lower()})
-    return Tracker(uri, f"qtbench-{cfg.task.name}", f"{cfg.method}-{cfg.task.name}-s{cfg.seed}", run_id=run_id, tags=tags)
+    rt = cfg.runtime
+    tags.update({str(k): str(v) for k, v in (rt.get("tags") or {}).items()})
+    if rt.get("parent_run_id"):  # a sweep's cell: nested under the sweep's parent run
+        tags["mlflow.parentRunId"] = rt.parent_run_id
+    experiment = rt.get("experiment") or f"qtbench-{cfg.task.name}"
+    return Tracker(uri, experiment, f"{cfg.method}-{cfg.task.name}-s{cfg.seed}", run_id=run_id, tags=tags)
 
 
 def build_iqa(cfg: DictConfig, data: Any, device: torch.device, progress: bool) -> torch.nn.Module:
-    """The run's IQA ensemble (built once, only when an add-on ``needs_iqa``; fitted members are cached)."""
+    """The run's IQA ensemble (built once, only when the framework or an add-on ``needs_iqa``; fitted members
+    are cached)."""
     from qtbench.iqa.api import IQAContext
     from qtbench.iqa.ensemble import build_ensemble
 
@@ -75,8 +74,14 @@ def build_iqa(cfg: DictConfig, data: Any, device: torch.device, progress: bool) 
     return build_ensemble(cfg.iqa, ctx, scale=cfg.scale)
 
 
-def execute(cfg: DictConfig) -> dict[str, Any]:
-    """Run (or resume, or reuse) the run described by ``cfg``; return its summary."""
+def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
+    """Run (or resume, or reuse) the run described by ``cfg``; return its summary.
+
+    Args:
+        cfg: the composed run config.
+        monitor: optional target-val monitor (:class:`qtbench.tune.monitor.ValMonitor`): started with the
+            run's val set and MLflow run, then called after every PL step; it may raise to stop training.
+    """
     done = finished_summary(cfg)
     if done is not None:
         return dict(done, reused=True)
@@ -98,7 +103,8 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
     task = registry.tasks.get(cfg.task.name).obj(cfg.task)
     data = task.build(cfg.seed, progress=progress)
     base_state, base_info = get_base_model(cfg, data.train, device, progress)
-    ensemble = build_iqa(cfg, data, device, progress) if any(a.needs_iqa for a in addons) else None
+    needs_iqa = framework.needs_iqa or any(a.needs_iqa for a in addons)
+    ensemble = build_iqa(cfg, data, device, progress) if needs_iqa else None
 
     previous = checkpoint.load(rd)
     tracker = _tracker(cfg, h, previous["mlflow_run_id"] if previous else None, oracle)
@@ -119,12 +125,17 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
     def trajectory_eval(student: torch.nn.Module) -> dict[str, float]:
         return {"student/target_psnr": _mean(evaluate_set(student, test, level, device).psnr)}
 
+    if monitor is not None:  # tuning: val (never test) reports during training, for pruning
+        monitor.start(run_id=tracker.run_id, val=data.evaluation.val, level=level, device=device,
+                      log=tracker.log_metrics)
     trainer = PLTrainer(cfg, data.train, base_state, framework, addons, rd, device, trajectory_eval,
-                        tracker.log_metrics, progress, ensemble=ensemble)
+                        tracker.log_metrics, progress, ensemble=ensemble,
+                        on_step=monitor.on_step if monitor is not None else None)
     try:
         trainer.fit({"mlflow_run_id": tracker.run_id, "config_hash": h})
     except BaseException as exc:
-        tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        if not isinstance(exc, Preempted):  # a preempted run stays RUNNING: its requeued job resumes it
+            tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
 
     # -- final evaluation --------------------------------------------------------------------------
@@ -195,11 +206,14 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
         "test_ids": list(test.ids),
         "split_sizes": {k: len(v) for k, v in data.split.items()},
         "n_real": len(data.evaluation.real),
+        "real_set": task.real_set_note(len(data.evaluation.real)),  # "no real set: ..." for derain/desnow (no real photos offline)
+        "skipped_files": list(data.skipped),  # unreadable own-data files skipped with task.data.skip_bad
         "iqa_preset": ensemble.preset if ensemble is not None else None,
         # NR metrics that were also training signals (ensemble members): flagged in tables
         "reward_metrics": reward_metric_names(ensemble, set(registry.iqa.names())),
         "levels": levels,
         "addons": addon_summaries,
+        "framework": framework.summary(),
         "base_model": base_info,
         "timing": timing,
         "run_dir": str(rd),

@@ -13,7 +13,7 @@ from qtbench import __version__
 from qtbench.errors import TrainingDiverged, UserError
 
 # Sub-command modules, in the order ``qtbench --help`` lists them.
-COMMANDS = ("run", "compare", "config", "ls", "data", "weights", "bench")
+COMMANDS = ("run", "compare", "eval", "restore", "config", "ls", "data", "weights", "bench", "sweep", "plan", "tracking", "tune", "table", "plot", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``qtbench`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # KEY=VALUE items after flags (`sweep F --launcher slurm launcher.partition=gpu`) join the command's
+    # positional list; argparse alone rejects positionals once that list was consumed before the flags
+    dest = getattr(args, "kv_dest", "overrides")
+    if extra and isinstance(getattr(args, dest, None), list) and all("=" in e and not e.startswith("-") for e in extra):
+        setattr(args, dest, getattr(args, dest) + extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

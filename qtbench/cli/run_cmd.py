@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="require an unfinished checkpoint and continue it "
                    "(resuming is automatic anyway when one exists)")
     p.add_argument("--force", action="store_true", help="discard a finished run or checkpoint with this identity and rerun")
+    p.add_argument("--launcher", default="debug", help="debug (in this process, default) | local | slurm; "
+                   "settings: launcher.KEY=VALUE (conf/launcher/*.yaml)")
     p.set_defaults(handler=handle)
 
 
@@ -42,6 +44,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
                    "sqlite:///<runs-dir>/mlflow.db)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--tuned", default=None, metavar="PATH", help="apply a tuned config written by `qtbench tune "
+                   "report` (also: +tuned=PATH); overrides given here still win")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. pl.iters=300")
 
 
@@ -49,7 +53,12 @@ def compose_from_args(args: argparse.Namespace):
     """Compose the run config from parsed arguments."""
     from qtbench.config.compose import compose_run
 
-    overrides = list(args.overrides)
+    from qtbench.tune.tuned import apply_tuned
+
+    run = {"method": args.method, "task": args.task, "scale": args.scale, "seed": args.seed}
+    overrides, notes = apply_tuned(list(args.overrides), getattr(args, "tuned", None), run)
+    for note in notes:
+        print(f"qtbench: note: --tuned: {note}", file=sys.stderr)
     if args.tracking_uri:
         overrides.append(f"runtime.tracking_uri={args.tracking_uri}")
     if args.no_progress:
@@ -74,6 +83,7 @@ def print_summary(summary: dict) -> None:
         print(f"{name:<10}{m[f'{name}/target_psnr']:>9.2f}{m[f'{name}/target_ssim']:>8.3f}"
               f"{(f'{d_p:+.2f}' if d_p is not None else ''):>9}{(f'{d_s:+.3f}' if d_s is not None else ''):>9}")
     print_nr(summary)
+    print_real(summary)
     print_levels(summary)
     t = summary["timing"]
     base = "reused from cache" if t["base_cached"] else "trained in {:.1f} s".format(t["base_train_seconds"])
@@ -95,6 +105,21 @@ def print_nr(summary: dict) -> None:
         print("* also a training signal (IQA ensemble member): may be inflated by reward hacking")
 
 
+def print_real(summary: dict) -> None:
+    """No-reference metrics on the real set, or why there is none (derain, desnow: no real photos offline)."""
+    m, flagged = summary["metrics"], set(summary.get("reward_metrics") or [])
+    prefix = "student/real_"
+    names = sorted(k[len(prefix):] for k in m if k.startswith(prefix))
+    note = summary.get("real_set") or ""
+    if not names:
+        print(f"real set: {note or 'none'}")
+        return
+    print(f"real set ({summary.get('n_real', 0)} photos): {note}")
+    print(f"{'NR (raw)':<10}" + "".join(f"{n + ('*' if n in flagged else ''):>10}" for n in names))
+    for model in ("input", "base", "teacher", "student"):
+        print(f"{model:<10}" + "".join(f"{m.get(f'{model}/real_{n}', float('nan')):>10.2f}" for n in names))
+
+
 def print_levels(summary: dict) -> None:
     """The level diagnostics of a quality-conditioned student (qcond)."""
     lv = summary.get("levels")
@@ -114,6 +139,10 @@ def handle(args: argparse.Namespace) -> int:
     from qtbench.engine import checkpoint
     from qtbench.runner import SUMMARY, ensure_writable, execute
 
+    from qtbench.launch.config import compose_launcher, split_overrides
+
+    args.overrides, launch_ovs = split_overrides(args.overrides)
+    lc = compose_launcher(args.launcher, launch_ovs)
     cfg = compose_from_args(args)
     ensure_writable(cfg.runtime.runs_dir)
     rd = run_dir(cfg)
@@ -127,7 +156,12 @@ def handle(args: argparse.Namespace) -> int:
         print(f"resuming from checkpoint: {rd}")
     else:
         print(f"run dir: {rd}")
-    summary = execute(cfg)
+    if lc.name == "debug":
+        summary = execute(cfg)
+    else:  # a submitit job (preemption-safe): wait for it, as the in-process run would
+        from qtbench.launch.submit_run import submit_and_wait
+
+        summary = submit_and_wait(cfg, lc)
     print_summary(summary)
     print(f"\nrun dir: {rd}\nsummary: {rd / SUMMARY}\nMLflow run: {summary['mlflow_run_id']}")
     sys.stdout.flush()

@@ -18,10 +18,10 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from qtbench.engine import checkpoint
+from qtbench.engine import checkpoint, interrupt
 from qtbench.engine.augment import strong_view
 from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler
-from qtbench.engine.plugin_api import AddOn, AddOnContext, Framework, PLBatch, TargetBatch
+from qtbench.engine.plugin_api import AddOn, AddOnContext, Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.engine.sampler import CropSampler
 from qtbench.engine.timers import StageTimer
 from qtbench.errors import TrainingDiverged
@@ -58,8 +58,10 @@ class PLTrainer:
         evaluate: ``student -> {metric: value}`` for the trajectory (evaluation code holds the test set).
         log: ``(metrics, step) -> None`` (MLflow).
         progress: show a progress bar.
-        ensemble: IQA ensemble (built by the runner when an add-on ``needs_iqa``); when given, every
-            step's candidates are scored with it in one batched call (DESIGN.md §8).
+        ensemble: IQA ensemble (built by the runner when the framework or an add-on ``needs_iqa``); when
+            given, every step's candidates are scored with it in one batched call (DESIGN.md §8).
+        on_step: ``trainer -> None`` called after every PL step (after any checkpoint of that step); it must
+            not change the training state. An exception it raises stops training (a pruned tuning trial).
     """
 
     def __init__(
@@ -75,10 +77,12 @@ class PLTrainer:
         log: Callable[[dict[str, float], int], None],
         progress: bool = True,
         ensemble: Optional[torch.nn.Module] = None,
+        on_step: Optional[Callable[["PLTrainer"], None]] = None,
     ) -> None:
         # hooks run in the add-ons' declared order (gate, bank, then levels), whatever the method order
         addons = sorted(addons, key=lambda a: a.order)
         self.cfg, self.data, self.framework, self.addons, self.ensemble = cfg, data, framework, addons, ensemble
+        self.on_step = on_step  # e.g. the tuner's target-val reports (qtbench.tune.monitor); may raise to stop
         self.run_dir, self.device, self.evaluate, self.log, self.progress = Path(run_dir), device, evaluate, log, progress
         torch.manual_seed(cfg.seed)
         self.student = build_backbone(cfg.backbone).to(device)
@@ -101,6 +105,10 @@ class PLTrainer:
         ctx = AddOnContext(ensemble, cfg.pl.iters, device, cfg.seed, n_keys)
         for a in self.addons:
             a.setup(ctx)
+        # the frozen base model serves as the offline feature extractor of contrastive losses
+        base = copy.deepcopy(self.student).requires_grad_(False).eval()
+        framework.setup(FrameworkContext(ensemble, cfg.pl.iters, device, cfg.seed, n_keys, cfg=cfg,
+                                         addons=tuple(cfg.addons), base=base, student=self.student))
         self.timer = StageTimer()
         self.step = 0
         self.trajectory: dict[int, dict[str, float]] = {}
@@ -165,6 +173,15 @@ class PLTrainer:
         out = self.student(batch.strong[own], level=lvl if pl.level is not None else None)
         return out[inv]
 
+    def select(self, pl: PLBatch, batch: TargetBatch) -> PLBatch:
+        """The framework's ``select`` at its ``select_order`` among the add-ons' ``on_select`` hooks."""
+        fw, pending = self.framework, True
+        for a in self.addons:
+            if pending and a.order > fw.select_order:
+                pl, pending = fw.select(pl, batch, self.step), False
+            pl = a.on_select(pl, batch, self.step)
+        return fw.select(pl, batch, self.step) if pending else pl
+
     def train_step(self) -> dict[str, float]:
         cfg, fw, t = self.cfg, self.framework, self.timer
         with t("data"):
@@ -191,9 +208,7 @@ class PLTrainer:
                     pl = self.score(pl)
                 for a in self.addons:
                     pl = a.on_score(pl)
-                pl = fw.select(pl, batch, self.step)
-                for a in self.addons:
-                    pl = a.on_select(pl, batch, self.step)
+                pl = self.select(pl, batch)
         with t("student"):
             losses = {"loss/sup": (self.student(src_in) - src_gt).abs().mean()}
             total = cfg.pl.w_sup * losses["loss/sup"]
@@ -202,7 +217,7 @@ class PLTrainer:
                     losses["loss/pl"] = fw.target_loss(self.student_on_labels(batch, pl), pl)
                 else:  # a bank with nothing stored yet for any crop of this batch
                     losses["loss/pl"] = total.new_zeros(())
-                total = total + cfg.pl.w_pl * losses["loss/pl"]
+                total = total + cfg.pl.w_pl * fw.pl_weight(self.step) * losses["loss/pl"]
                 for a in self.addons:
                     for name, value in a.extra_losses(self.student, batch, pl, self.step).items():
                         losses[f"loss/{name}"] = value
@@ -219,14 +234,14 @@ class PLTrainer:
         with t("optimiser"):
             self.opt.step()
             self.sched.step()
-            ema_update(self.teacher, self.student, cfg.pl.ema_decay)
+            ema_update(self.teacher, self.student, fw.ema_decay(self.step, cfg.pl.ema_decay))
         out = {k: float(v.detach()) for k, v in losses.items()}
         if pl is not None:
             out["pl/kept_fraction"] = float((pl.weight > 0).float().mean()) if pl.label.shape[0] else 0.0
             if pl.owner is not None:
                 out["pl/labels_per_crop"] = pl.label.shape[0] / batch.weak.shape[0]
-        for a in self.addons:
-            out.update({k: float(v) for k, v in a.step_metrics().items()})
+        for plugin in (fw, *self.addons):
+            out.update({k: float(v) for k, v in plugin.step_metrics().items()})
         return out
 
     def _check_finite(self) -> None:
@@ -249,7 +264,14 @@ class PLTrainer:
         bar = tqdm(total=cfg.pl.iters, initial=self.step, desc=f"PL stage ({cfg.method})",
                    disable=not self.progress, leave=False)
         t0 = time.perf_counter()
+        interrupt.arm()
         while self.step < cfg.pl.iters:
+            if interrupt.requested():  # preemption/time limit: save at this step boundary, let the job requeue
+                self._check_finite()
+                self.run_seconds += time.perf_counter() - t0
+                checkpoint.save(self.run_dir, self.state_dict(checkpoint_extra))
+                interrupt.disarm()
+                raise interrupt.Preempted(self.step)
             metrics = self.train_step()
             self.step += 1
             bar.update(1)
@@ -265,4 +287,7 @@ class PLTrainer:
                 self.run_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 checkpoint.save(self.run_dir, self.state_dict(checkpoint_extra))
+            if self.on_step is not None:
+                self.on_step(self)
+        interrupt.disarm()
         bar.close()
