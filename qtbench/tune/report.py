@@ -34,6 +34,16 @@ def _test_run(identity: dict[str, Any], params: dict[str, Any], seed: int, runs_
                                runs_dir=str(runs_dir)))
 
 
+def _trial_threads(run_dir: Optional[str]) -> Optional[int]:
+    """The torch thread count the trial ran with (its saved config), or None when unknown."""
+    import yaml
+
+    cfg = Path(run_dir) / "config.yaml" if run_dir else None
+    if cfg is None or not cfg.exists():
+        return None
+    return int(yaml.safe_load(cfg.read_text())["runtime"]["threads"]) or None
+
+
 def _pick(summary: dict) -> dict[str, float]:
     return {k: float(summary["metrics"][k]) for k in TEST_METRICS if k in summary["metrics"]}
 
@@ -56,10 +66,11 @@ def make_report(name: str, study_dir: Path, storage: Optional[str], out_dir: Pat
         raise UserError(f"study {name!r} has no completed trial yet ({c or 'no trials'}); run `qtbench tune` first")
     best = study.best_trial
     out_dir.mkdir(parents=True, exist_ok=True)
-    tuned = write_tuned(out_dir / "best.yaml", name, ident, best.number, float(best.value), best.params)
+    run_dir = best.user_attrs.get("run_dir")
+    tuned = write_tuned(out_dir / "best.yaml", name, ident, best.number, float(best.value), best.params,
+                        _trial_threads(run_dir))
 
     tests: dict[str, dict[str, float]] = {}
-    run_dir = best.user_attrs.get("run_dir")
     if run_dir and (Path(run_dir) / "summary.json").exists():
         tests[str(ident["seed"])] = _pick(json.loads((Path(run_dir) / "summary.json").read_text()))
     else:  # the trial's folder was deleted: run the best setting again (same seed: same result)

@@ -21,8 +21,12 @@ _RUN_KEYS = ("method", "task", "scale", "seed")
 
 
 def write_tuned(path: Path, study: str, identity: dict[str, Any], trial: int, value: float,
-                params: dict[str, Any]) -> Path:
-    """Write the best setting of ``study`` (atomically)."""
+                params: dict[str, Any], threads: Optional[int] = None) -> Path:
+    """Write the best setting of ``study`` (atomically).
+
+    ``threads`` is the trial's torch thread count: CPU results differ in the last digits between thread
+    counts (the reduction order changes), so the file pins it for a bit-exact reproduction.
+    """
     import yaml
 
     body = {
@@ -30,6 +34,8 @@ def write_tuned(path: Path, study: str, identity: dict[str, Any], trial: int, va
         "value": value, **{k: identity[k] for k in _RUN_KEYS},
         "study_overrides": list(identity["overrides"]), "params": dict(params),
     }
+    if threads:
+        body["threads"] = int(threads)
     head = (f"# Best setting of study {study}: trial {trial}, {identity['metric']} = {value:.6g} "
             f"({identity['direction']}, target-val).\n"
             f"# Reproduce: qtbench run --method {identity['method']} --task {identity['task']} "
@@ -78,4 +84,5 @@ def apply_tuned(overrides: list[str], tuned: Optional[str], run: dict[str, Any])
     data = read_tuned(paths[0])
     notes = [f"{k} differs from the tuned study's ({data.get(k)!r}); its values are applied anyway"
              for k in _RUN_KEYS if k in data and run.get(k) is not None and str(data[k]) != str(run[k])]
-    return [*map(str, data["study_overrides"]), *to_overrides(data["params"]), *rest], notes
+    pinned = [f"runtime.threads={int(data['threads'])}"] if data.get("threads") else []  # optional in old files
+    return [*map(str, data["study_overrides"]), *to_overrides(data["params"]), *pinned, *rest], notes
