@@ -4,6 +4,7 @@ No timing is asserted (DESIGN.md §8): the numbers are measured by hand and reco
 """
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -56,6 +57,34 @@ def test_bench_step_quick(tmp_path):
     assert res["start_step"]["mt+qualiteacher"] > 0
     assert "loss/pref" in res["rows"]["mt+qualiteacher"]["last_step_metrics"]
     assert "loss/crop" in res["rows"]["mt+qcond+crop"]["last_step_metrics"]
+
+
+@pytest.mark.parametrize("launcher", ["local", pytest.param("slurm", marks=[
+    pytest.mark.slurm, pytest.mark.skipif(shutil.which("sbatch") is None, reason="no SLURM here (sbatch not on PATH)")])])
+def test_bench_sweep_small(tmp_path, launcher):
+    """10 cells, 1 repeat: the JSON, the fast skip path (no mlflow/torch import), the parent closed in the background."""
+    from qtbench.report.bench_md import render_file
+
+    out = run_cli("bench", "--which", "sweep", "--sweep-cells", "10", "--sweep-repeats", "1", "--sweep-launcher",
+                  launcher, "--out", str(tmp_path), timeout=600)
+    assert out.returncode == 0, out.stderr
+    data = _load(tmp_path / "sweep.json")
+    assert "--which sweep --sweep-cells 10 --sweep-repeats 1" in data["command"] and "--methods" not in data["command"]
+    res = data["results"]
+    assert res["cells"] == 10 and res["launcher"] == launcher and res["submit"]["mode"] == launcher
+    skip = res["skip"]
+    assert res["submit"]["seconds"] > 0 and len(skip["raw_s"]) == len(skip["parent_closed_raw_s"]) == 1
+    assert not skip["imports_mlflow"] and not skip["imports_torch"]
+    assert skip["parent_status_after"] == "FINISHED" and None not in skip["background_close_s"]
+    assert set(res["pass"]) == set(res["ratio_to_target"]) == {"submit", "skip", "skip_parent_closed"}
+    assert res["ratio_to_target"]["skip"] == pytest.approx(skip["seconds"] / 2.0)
+    if launcher == "slurm":
+        assert res["submit"]["tasks"] == 10 and res["submit"]["cancelled"]
+    else:
+        assert res["submit"]["pickled_jobs"] == 10
+    assert "expand + submit" in out.stdout and not (tmp_path / "scoring.json").exists()
+    md = "\n".join(render_file(tmp_path / "sweep.json", tmp_path))
+    assert f"| expand + submit 10 cells ({launcher}) |" in md and "imports mlflow: False" in md
 
 
 class _FlakyMember(Brightness):

@@ -121,7 +121,13 @@ def test_table_values_match_mlflow_and_rebuild_byte_for_byte(swept):
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\mathbf{" in tex and r"\underline{" in tex
     meta = json.loads((res / "rep.json").read_text())
     assert meta["seeds"] == [0, 1] and meta["failed"] == 2 and meta["scale"] == ["smoke"]
-    assert meta["commands"]["sweep"] == "qtbench sweep rep.yaml --launcher debug"
+    # the parent run's qtbench.command tag: the exact command line, named qtbench (run_cli uses python -m)
+    command = "qtbench sweep rep.yaml --launcher debug --runs-dir runs"
+    assert meta["commands"]["sweep"] == command
+    client = _client(swept)
+    parent = client.search_runs([client.get_experiment_by_name("qtbench-sweep-rep").experiment_id],
+                                "tags.`qtbench.role` = 'sweep'")
+    assert [r.data.tags.get("qtbench.command") for r in parent] == [command]
 
 
 def test_missing_cell_renders_with_runs_found(swept, tmp_path):

@@ -71,3 +71,17 @@ def test_replace_section_keeps_everything_outside_the_markers():
     assert replace_section(text, "tables", "new\n") == "a\n<!-- report:tables:start -->\nnew\n<!-- report:tables:end -->\nb\n"
     appended = replace_section("a\n", "bench", "x\n")
     assert appended.startswith("a\n\n## ") and appended.endswith("<!-- report:bench:start -->\nx\n<!-- report:bench:end -->\n")
+
+
+def test_list_valued_rows_and_columns_have_labels():
+    """Shipped tables never show a raw override list (``[{name:piqe,...}]``) as a row or column header."""
+    for path in SWEEPS:
+        spec = load_sweep(path)
+        table = build(_runs(spec), spec.table, spec.name, parse_metrics(spec.table))
+        for block in table.blocks:
+            raw = [e.label for e in (*block.rows, *block.columns) if e.label.startswith(("[", "{"))]
+            assert not raw, f"{path.name}: add table.labels for {raw}"
+    spec = load_sweep(next(p for p in SWEEPS if p.stem == "ablation_iqa"))
+    table = build(_runs(spec), spec.table, spec.name, parse_metrics(spec.table))
+    assert [r.label for r in table.blocks[0].rows][:2] == ["low-level only", "semantic only"]
+    assert table.baseline == "mt (no IQA)"

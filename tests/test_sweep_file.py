@@ -107,3 +107,11 @@ def test_launcher_settings_are_checked():
         compose_launcher("slurm", ["launcher.partitoin=gpu"])
     with pytest.raises(UserError, match="unknown launcher"):
         compose_launcher("pbs")
+
+
+def test_sweep_command_line_is_named_qtbench(monkeypatch):
+    """The parent run's ``qtbench.command`` tag: sys.argv shell-quoted, program name ``qtbench``."""
+    from qtbench.cli.sweep_cmd import command_line
+
+    monkeypatch.setattr("sys.argv", ["/venv/lib/qtbench/cli/main.py", "sweep", "my sweep.yaml", "pl.lr=1e-4"])
+    assert command_line() == "qtbench sweep 'my sweep.yaml' pl.lr=1e-4"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from qtbench.errors import UserError
 
-BENCHES = ("scoring", "step")
+BENCHES = ("scoring", "step", "sweep")
 DESCRIPTION = """Measure, in one process, what QualiTeacher costs on this machine.
 
 scoring  One PL step's candidates (pl.batch_target crops x the maug views, real teacher outputs: 8 x 3 of
@@ -23,21 +23,26 @@ step     Seconds per PL iteration of mt, mt+qualiteacher and each add-on that ru
          trainer built once from the run's own pieces, warmed up, then timed in alternating rounds (load
          drifts cancel in the ratios to mt); seconds per stage (data/teacher/scoring/student/optimiser);
          then mt+qualiteacher once more with the random MUSIQ member in the ensemble.
+sweep    Client-side seconds of a 100-cell sweep, each a fresh `qtbench sweep` process timed end to end:
+         expand + submit (a real, held SLURM job array cancelled at once when sbatch is here; else the
+         local executor's job pickles, no job started), and a re-invocation skipping 100 finished cells
+         (median of 3). Targets: under 10 s and under 2 s.
 
 Results (machine, load average, versions, commit, command, settings, raw timings, ratios) go to
-OUT/scoring.json and OUT/step.json, written atomically; a table is printed. Tests never assert timings:
+OUT/scoring.json, OUT/step.json and OUT/sweep.json, written atomically; a table is printed. Tests never assert timings:
 measure here and record the numbers in BENCHMARKS.md."""
 
 EPILOG = """examples:
   qtbench bench                                   # both benches, cpu scale (~5 min on a loaded 2-core box)
   qtbench bench --which scoring --rounds 20
+  qtbench bench --which sweep                     # sweep submit/skip cost (SLURM when sbatch is here)
   qtbench bench --which step --methods mt,mt+qualiteacher --no-musiq
   qtbench bench --scale smoke --quick             # seconds; numbers meaningless, checks the plumbing
 """
 
 # name: (default, quick); None in args = not given
 _COUNTS = {"steps": (5, 1), "rounds": (5, 2), "warmup": (2, 1), "musiq_steps": (1, 1), "musiq_rounds": (2, 1),
-           "musiq_warmup": (0, 0)}
+           "musiq_warmup": (0, 0), "sweep_cells": (100, 10), "sweep_repeats": (3, 1)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--musiq-steps", type=int, default=None, help="timed iterations with random MUSIQ (default 1)")
     p.add_argument("--musiq-warmup", type=int, default=None, help="untimed iterations with MUSIQ first (default 0)")
     p.add_argument("--musiq-rounds", type=int, default=None, help="scoring rounds with MUSIQ (default 2)")
+    p.add_argument("--sweep-cells", type=int, default=None, help="sweep bench: cells, a multiple of 10 (default 100)")
+    p.add_argument("--sweep-repeats", type=int, default=None, help="sweep bench: skip invocations timed, median "
+                   "(default 3)")
+    p.add_argument("--sweep-launcher", default="auto", help="sweep bench: auto (slurm if sbatch is on the PATH, "
+                   "else local), slurm or local")
     p.add_argument("--no-musiq", dest="musiq", action="store_false", help="skip the random-weights MUSIQ variants")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1; 0 = torch's default)")
     p.add_argument("--quick", action="store_true", help="1 step, 2 rounds, 1 warm-up: checks, not measurements")
@@ -86,15 +96,27 @@ def _resolve(args: argparse.Namespace) -> list[str]:
     return which
 
 
-def command(args: argparse.Namespace) -> str:
-    """The fully explicit command that reruns this bench with the same settings."""
-    parts = ["qtbench", "bench", "--which", args.which, "--task", args.task, "--scale", args.scale,
-             "--seed", str(args.seed), "--methods", ",".join(args.methods), "--steps", str(args.steps),
-             "--rounds", str(args.rounds), "--warmup", str(args.warmup), "--musiq-steps", str(args.musiq_steps),
-             "--musiq-warmup", str(args.musiq_warmup), "--musiq-rounds", str(args.musiq_rounds),
-             "--threads", str(args.threads), "--out", str(args.out)]
-    parts += [] if args.musiq else ["--no-musiq"]
-    return shlex.join(parts + list(args.overrides))
+def command(args: argparse.Namespace, which: tuple[str, ...] = BENCHES) -> str:
+    """The fully explicit command that reruns this bench (``which`` of them) with the same settings."""
+    parts = ["qtbench", "bench", "--which", which[0] if len(which) == 1 else args.which]
+    if set(which) & {"scoring", "step"}:
+        parts += ["--task", args.task, "--scale", args.scale, "--seed", str(args.seed), "--methods",
+                  ",".join(args.methods), "--steps", str(args.steps), "--rounds", str(args.rounds), "--warmup",
+                  str(args.warmup), "--musiq-steps", str(args.musiq_steps), "--musiq-warmup", str(args.musiq_warmup),
+                  "--musiq-rounds", str(args.musiq_rounds), "--threads", str(args.threads)]
+    if "sweep" in which:
+        parts += ["--sweep-cells", str(args.sweep_cells), "--sweep-repeats", str(args.sweep_repeats),
+                  "--sweep-launcher", args.sweep_launcher]
+    parts += ["--out", str(args.out)]
+    if set(which) & {"scoring", "step"}:
+        parts += ([] if args.musiq else ["--no-musiq"]) + list(args.overrides)
+    return shlex.join(parts)
+
+
+def _sweep_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """The settings the sweep bench depends on (the provenance block lists only these)."""
+    keys = ("which", "sweep_cells", "sweep_repeats", "sweep_launcher", "out")
+    return argparse.Namespace(**{k: getattr(args, k) for k in keys})
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -106,11 +128,13 @@ def handle(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cmd = command(args)
+    cmd = command(args, tuple(which))
     out = Path(args.out)
-    print(f"bench: {', '.join(which)} at {args.scale} scale, {torch.get_num_threads()} thread(s); "
+    scale = f" at {args.scale} scale" if set(which) & {"scoring", "step"} else ""
+    print(f"bench: {', '.join(which)}{scale}, {torch.get_num_threads()} thread(s); "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    ctx = common.build_context(args)
+    # the sweep bench needs no data, base model or ensemble
+    ctx = common.build_context(args) if set(which) & {"scoring", "step"} else None
     ok = True
     if "scoring" in which:
         mach = common.machine(args.threads)  # load average at this bench's start
@@ -127,4 +151,13 @@ def handle(args: argparse.Namespace) -> int:
         path = atomic.write_json(out / "step.json", {"bench": "step", **common.provenance(args, cmd, mach),
                                                      "argv": sys.argv, "wall_s": wall, "results": res})
         print("\n" + step.table(res) + f"\n-> {path}", flush=True)
+    if "sweep" in which:
+        from qtbench.bench import sweep
+
+        mach = common.machine(args.threads)
+        wall, res = common.clock(sweep.run, args.sweep_cells, args.sweep_repeats, args.sweep_launcher)
+        path = atomic.write_json(out / "sweep.json", {
+            "bench": "sweep", **common.provenance(_sweep_settings(args), command(args, ("sweep",)), mach),
+            "argv": sys.argv, "wall_s": wall, "results": res})
+        print("\n" + sweep.table(res) + f"\n-> {path}", flush=True)
     return 0 if ok else 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from qtbench.errors import UserError
@@ -98,12 +100,17 @@ def handle(args: argparse.Namespace) -> int:
     from qtbench.paths import ensure_writable
 
     ensure_writable(runs)
-    res = run_sweep(spec, runs, lc, args.tracking_uri, wait=args.wait)
+    res = run_sweep(spec, runs, lc, args.tracking_uri, wait=args.wait, command=command_line())
     if res.failed:
         print(f"{len(res.failed)} of {len(res.launched)} launched cells failed; they are retried on the next "
               f"invocation (`qtbench sweep status {spec.name}` lists them)")
         return 1
     return 0
+
+
+def command_line() -> str:
+    """This invocation as a shell command, named ``qtbench`` however it was started (``python -m ...``)."""
+    return shlex.join(["qtbench", *sys.argv[1:]])
 
 
 def dry_run(spec, runs: Path, lc) -> int:

@@ -7,6 +7,7 @@
 - :mod:`.sweep_file` reading and checking ``sweeps/NAME.yaml`` (errors name the line)
 - :mod:`.expand`    sweep -> cells (resolved configs, identity hashes), cached per code version
 - :mod:`.sweep_state` the sweep folder, the MLflow parent run, per-cell status
+- :mod:`.close_parent` closes a finished sweep's parent run in the background (fast re-invocations)
 - :mod:`.sweep`     one invocation: skip done cells, (re)submit the others
 - :mod:`.plan`      cells, seeds and estimated compute before launching
 """

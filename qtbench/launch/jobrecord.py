@@ -59,7 +59,8 @@ def slurm_states(job_ids: Iterable[str]) -> dict[str, str]:
     return states
 
 
-def _pid_alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` exists on this host (False for a missing or malformed pid)."""
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError, TypeError):
@@ -84,4 +85,4 @@ def alive(rec: Optional[dict], slurm: Optional[dict[str, str]] = None) -> bool:
     if rec.get("host") not in (None, socket.gethostname()):
         return True  # another machine's process: cannot check, assume it lives
     pids = [p for p in (rec.get("controller_pid"), rec.get("pid")) if p]
-    return any(_pid_alive(p) for p in pids)
+    return any(pid_alive(p) for p in pids)

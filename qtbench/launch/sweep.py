@@ -4,6 +4,9 @@ A finished cell (``summary.json`` with the cell's hash) is skipped; a running on
 left alone; a failed, interrupted or never-run cell is submitted, and resumes from its checkpoint if it
 has one. On SLURM all submitted cells form one job array. The MLflow experiment and the sweep's parent
 run are created before anything is submitted, so parallel jobs never race to create them.
+
+An invocation with nothing to launch never imports mlflow or torch (the target is under 2 s for 100 done
+cells, ``qtbench bench --which sweep``): a parent run still open then is closed by a detached process.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def _job_config(cell: dict, uri: str, name: str, parent: str, threads: int) -> d
 
 
 def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str] = None, wait: bool = True,
-              log=print) -> SweepResult:
+              log=print, command: Optional[str] = None) -> SweepResult:
     """Bring every cell of ``spec`` to done (or submitted, on SLURM without ``wait``).
 
     Args:
@@ -74,6 +77,7 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
         uri: explicit tracking URI (see :func:`tracking_uri`).
         wait: on SLURM, wait for the array and report (local and debug always wait).
         log: where progress lines go.
+        command: the command line, tagged on a new parent run as ``qtbench.command``.
     """
     runs_dir = Path(runs_dir).resolve()
     folder = sweep_state.sweep_dir(runs_dir, spec.name)
@@ -98,9 +102,9 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
         meta = sweep_state.read_meta(folder)
         parent = meta.get("parent_run_id")
         if not res.running and parent and meta.get("tracking_uri") == uri and meta.get("parent_finished") != parent:
-            sweep_state.finish_parent(folder, uri, spec.name, parent)
+            sweep_state.finish_parent_later(folder, uri, spec.name, parent)
         return res
-    parent = sweep_state.parent_run(uri, spec.name, folder, cells, spec.path, spec.table)
+    parent = sweep_state.parent_run(uri, spec.name, folder, cells, spec.path, spec.table, command)
     threads = threads_per_run(lc)
     configs = [_job_config(c, uri, spec.name, parent, threads) for c in todo]
     run_dirs = [Path(c["run_dir"]) for c in todo]

@@ -1,14 +1,18 @@
 """A sweep's folder (``<runs_dir>/sweeps/<name>/``), its MLflow parent run, and the status of each cell.
 
 Layout: ``cells.json`` (the cached expansion: every cell's identity hash, run folder and config),
-``sweep.json`` (sweep file, tracking URI, parent run id, the table block), ``submitit/`` (job pickles and
-logs). A cell's own state lives in its run folder: ``summary.json`` (done) and ``job.json`` (which job,
+``sweep.json`` (sweep file, tracking URI, parent run id and whether it is closed, the table block),
+``submitit/`` (job pickles and logs), ``close_parent.log`` (the background closer's errors, if any). A cell's own state lives in its run folder: ``summary.json`` (done) and ``job.json`` (which job,
 which logs, running / requeued / failed).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -80,11 +84,13 @@ def cell_statuses(cells: list[dict]) -> list[CellStatus]:
     return out
 
 
-def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: Path, table: dict) -> str:
+def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: Path, table: dict,
+               command: Optional[str] = None) -> str:
     """The sweep's MLflow parent run (created before any job starts, with the experiment); its id.
 
     One parent per set of cells: re-invoking the same sweep reuses it; changing the cells (another scale,
-    other seeds) opens a new one.
+    other seeds) opens a new one. ``command`` (the command line that opened it) becomes the
+    ``qtbench.command`` tag, which ``qtbench table`` reports as the sweep's command.
     """
     from qtbench.tracking.mlflow_tracker import Tracker, run_tags
 
@@ -92,14 +98,17 @@ def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: 
     meta = read_meta(folder)
     if meta.get("parent_run_id") and meta.get("cells_id") == ident and meta.get("tracking_uri") == uri:
         Tracker(uri, experiment_name(name), name, run_id=meta["parent_run_id"])  # back to RUNNING
-        write_meta(folder, parent_finished=None)
+        write_meta(folder, parent_finished=None, parent_closing=None)  # a background closer now stands down
         return meta["parent_run_id"]
     tags = run_tags(ident)
     tags.update({"qtbench.sweep": name, "qtbench.sweep_file": str(spec_path), "qtbench.role": "sweep"})
+    if command:
+        tags["qtbench.command"] = command
     tr = Tracker(uri, experiment_name(name), name, tags=tags)
     tr.log_params({"sweep.name": name, "sweep.file": str(spec_path), "sweep.cells": str(len(cells))})
     tr.log_dict({"table": table, "cells": [{k: c[k] for k in c if k != "config"} for c in cells]}, "sweep.json")
-    write_meta(folder, parent_run_id=tr.run_id, cells_id=ident, tracking_uri=uri, parent_finished=None)
+    write_meta(folder, parent_run_id=tr.run_id, cells_id=ident, tracking_uri=uri, parent_finished=None,
+               parent_closing=None)
     return tr.run_id
 
 
@@ -109,7 +118,28 @@ def finish_parent(folder: Path, uri: str, name: str, run_id: str) -> None:
 
     Tracker(uri, experiment_name(name), name, run_id=run_id).finish("FINISHED")
     # importing mlflow costs ~1.5 s: remember, so re-invoking a finished sweep stays instant
-    write_meta(folder, parent_finished=run_id)
+    write_meta(folder, parent_finished=run_id, parent_closing=None)
+
+
+def finish_parent_later(folder: Path, uri: str, name: str, run_id: str) -> bool:
+    """Close the parent run from a detached process (:mod:`qtbench.launch.close_parent`); False if one already is.
+
+    A re-invocation with nothing to launch (e.g. the first one after a SLURM array finished) would otherwise
+    spend ~2 s importing mlflow just to mark the parent FINISHED. The closer records ``parent_finished``
+    like :func:`finish_parent`; if it fails, the next invocation tries again (its errors go to
+    ``close_parent.log``).
+    """
+    closing = read_meta(folder).get("parent_closing") or {}
+    if closing.get("run_id") == run_id and closing.get("host") == socket.gethostname() \
+            and jobrecord.pid_alive(closing.get("pid")):
+        return False
+    with open(folder / "close_parent.log", "ab") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "qtbench.launch.close_parent", str(folder), uri, name, run_id],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True, close_fds=True, env=dict(os.environ))
+    # the closer needs > 1 s to import mlflow before it reads this, so it always finds its own pid here
+    write_meta(folder, parent_closing={"run_id": run_id, "pid": proc.pid, "host": socket.gethostname()})
+    return True
 
 
 def experiment_name(sweep: str) -> str:

@@ -1,7 +1,8 @@
 """``results/bench/*.json`` (written by ``qtbench bench`` and other benches) -> Markdown for BENCHMARKS.md.
 
 Every file gets its provenance (date, commit, machine and load, versions, exact command) and a table:
-``scoring`` and ``step`` have dedicated layouts; any other bench shows its scalar results as key | value.
+``scoring``, ``step`` and ``sweep`` have dedicated layouts; any other bench shows its scalar results as
+key | value.
 """
 
 from __future__ import annotations
@@ -64,6 +65,24 @@ def _step(res: dict) -> list[str]:
     return lines
 
 
+def _sweep(res: dict) -> list[str]:
+    sub, skip = res.get("submit") or {}, res.get("skip") or {}
+    ratio, ok, tgt = res.get("ratio_to_target") or {}, res.get("pass") or {}, res.get("targets") or {}
+    rows = [(f"expand + submit {res.get('cells', '?')} cells ({sub.get('mode', '?')})", sub.get("seconds"),
+             tgt.get("submit_s"), "submit"),
+            (f"skip {res.get('cells', '?')} finished cells, parent run open", skip.get("seconds"), tgt.get("skip_s"),
+             "skip"),
+            (f"skip {res.get('cells', '?')} finished cells, parent run closed", skip.get("parent_closed_s"),
+             tgt.get("skip_s"), "skip_parent_closed")]
+    lines = ["| what (fresh process, end to end) | seconds | target | ratio | pass |", "|---|---:|---:|---:|---|"]
+    for what, sec, target, key in rows:
+        passed = {True: "yes", False: "**no**"}.get(ok.get(key), "—")
+        lines.append(f"| {what} | {_n(sec, 2)} | < {_n(target, 0)} | {_n(ratio.get(key), 2)} | {passed} |")
+    note = (f"Skip: median of {skip.get('repeats', '?')}; imports mlflow: {skip.get('imports_mlflow')}, "
+            f"torch: {skip.get('imports_torch')}. Submit: {sub.get('what', '')}.")
+    return [*lines, "", note]
+
+
 def _leaves(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(obj, dict):
         return [kv for k in sorted(obj) for kv in _leaves(obj[k], f"{prefix}.{k}" if prefix else str(k))]
@@ -80,7 +99,7 @@ def _generic(res: Any) -> list[str]:
     return lines
 
 
-LAYOUTS = {"scoring": _scoring, "step": _step}
+LAYOUTS = {"scoring": _scoring, "step": _step, "sweep": _sweep}
 
 
 def render_file(path: Path, base: Path) -> list[str]:
