@@ -7,7 +7,6 @@ later commands (tables, plots, sweeps) read.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -23,7 +22,6 @@ from qtbench.engine.base_stage import get_base_model
 from qtbench.engine.build import build_backbone, resolve_device
 from qtbench.engine.trainer import PLTrainer
 from qtbench.engine.interrupt import Preempted
-from qtbench.errors import UserError
 from qtbench.eval.evaluate import evaluate_set, nr_scores, restore
 from qtbench.eval.grid import save_grid
 from qtbench.eval.levels import level_diagnostics, level_metrics, reward_metric_names

@@ -89,7 +89,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.file == "status":
         return status(args)
     from qtbench.launch.config import split_overrides
-    from qtbench.launch.sweep import print_cells, run_sweep
+    from qtbench.launch.sweep import run_sweep
 
     overrides, launch_ovs = split_overrides(args.items)
     spec = load_spec(args, overrides)

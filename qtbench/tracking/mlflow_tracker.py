@@ -220,7 +220,6 @@ class Tracker:
         tags: dict | None = None,
         artifact_root: Path | None = None,
     ) -> None:
-        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
