@@ -102,6 +102,7 @@ class MultiAugmentation(AddOn):
     """
 
     order = 10
+    replaces_candidates = True  # the views replace the framework's single pass (identity is a view)
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:
         super().__init__(cfg, options)

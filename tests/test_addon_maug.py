@@ -72,3 +72,12 @@ def test_scale_and_photometric_views():
 def test_bad_views_fail_at_compose_time(bad):
     with pytest.raises(UserError, match="maug view"):
         compose_run("mt+maug", "dehaze", scale="smoke", overrides=[f"addons.maug.views=[{bad}]"])
+
+
+def test_maug_replaces_the_framework_teacher_pass():
+    """The engine skips the framework's single pass when maug makes the candidates (its output was unused)."""
+    from qtbench import registry
+
+    assert registry.addons.get("maug").obj.replaces_candidates
+    others = [registry.addons.get(n).obj for n in registry.addons.names() if n != "maug"]
+    assert not any(o.replaces_candidates for o in others if o is not None)  # None: bundles (qualiteacher)

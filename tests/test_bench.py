@@ -28,7 +28,8 @@ def test_bench_scoring_quick(tmp_path):
     assert "speedup" in out.stdout
     res = _load(tmp_path / "scoring.json")["results"]
     assert res["agree"] and res["tolerance"] == 1e-5
-    assert set(res["rows"]) == {"offline/score", "offline/block_mask", "offline+musiq_random/score"}
+    assert set(res["rows"]) == {"offline/score", "offline/score_official", "offline/block_mask",
+                                "offline+musiq_random/score"}
     for row in res["rows"].values():
         assert row["agree"] and row["max_abs_diff"] <= 1e-5
         assert row["batched_s"] > 0 and row["looped_s"] > 0 and row["speedup"] > 0

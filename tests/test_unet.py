@@ -25,3 +25,29 @@ def test_odd_sizes_and_residual_shape():
 
 def test_parameter_budget():
     assert sum(p.numel() for p in UNet([16, 32, 64]).parameters()) <= 500_000
+
+
+def test_chunked_forward_is_the_same_function():
+    """max_rows splits a batch (runtime.chunk_rows): same outputs and gradients, per-row or scalar levels."""
+    torch.manual_seed(0)
+    net = UNet([8, 16, 32])
+    with torch.no_grad():
+        net.level_embedding.weight.normal_()  # make levels matter
+    x = torch.rand(7, 3, 32, 32)
+    levels = torch.tensor([0, 1, 2, 3, 4, 5, 6])
+    whole = net(x, level=levels)
+    g_whole = torch.autograd.grad(whole.square().sum(), net.out.weight)[0]
+    net.max_rows = 3  # chunks of 3, 3, 1
+    parts = net(x, level=levels)
+    g_parts = torch.autograd.grad(parts.square().sum(), net.out.weight)[0]
+    assert torch.allclose(whole, parts, atol=1e-6) and torch.allclose(g_whole, g_parts, rtol=1e-5, atol=1e-6)
+    scalar_chunked = net(x, level=5)
+    net.max_rows = 0
+    assert torch.allclose(scalar_chunked, net(x, level=5), atol=1e-6)
+
+
+def test_chunk_rows_auto_is_8_on_cpu_and_off_on_gpu():
+    from qtbench.engine.build import chunk_rows
+
+    assert chunk_rows(-1, "cpu") == 8 and chunk_rows(-1, "cuda") == 0
+    assert chunk_rows(0, "cpu") == 0 and chunk_rows(5, "cuda") == 5

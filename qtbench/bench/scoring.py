@@ -6,8 +6,11 @@ rot90, inverted back), i.e. the B x K candidates a ``mt+qualiteacher`` step scor
 scale). Two ways to score them:
 
 - *batched*: ``Ensemble.score`` — every candidate through each member in one call (DESIGN.md §8);
-- *looped*: like the official code — for each candidate, for each member, one call and ``.item()``,
-  normalised and combined with Python floats.
+- *looped*: for each candidate, for each member, one call and ``.item()``, normalised and combined with
+  Python floats — the official code's loop, on qtbench's own member code (what batching alone buys);
+- *official loop*: the same loop where each member runs the code the official loop would run: pyiqa's own
+  functions for metrics qtbench re-implemented faster (``niqe_fit`` -> pyiqa's NIQE feature code, via
+  ``reference_raw``); members without a reference (pyiqa metrics, ``degprob``) run as in *looped*.
 
 Both must agree within 1e-5 (combined and per-member normalised scores). The same is done for the
 block-wise trust mask (``Ensemble.block_mask`` vs a loop over images, tiles and members) with the offline
@@ -79,6 +82,26 @@ def looped_scores(ensemble: Any, images: Tensor) -> tuple[list[float], dict[str,
     return combined, per
 
 
+def _reference(member: Any) -> Any:
+    """The member's raw-score function as the official loop runs it (pyiqa's code where qtbench has its own)."""
+    return getattr(member, "reference_raw", member.raw)
+
+
+@torch.no_grad()
+def official_loop_scores(ensemble: Any, images: Tensor) -> tuple[list[float], dict[str, list[float]]]:
+    """:func:`looped_scores` with every member on its reference implementation (:func:`_reference`)."""
+    x = images.clamp(0.0, 1.0)
+    combined, per = [], {k: [] for k in ensemble.members}
+    for i in range(x.shape[0]):
+        s = 0.0
+        for k, m in ensemble.members.items():
+            n = _normalise(m, _reference(m)(x[i : i + 1]).reshape(-1)[0].item(), ensemble.fallback)
+            per[k].append(n)
+            s += ensemble.weights[k] * n
+        combined.append(s)
+    return combined, per
+
+
 @torch.no_grad()
 def looped_block_mask(ensemble: Any, images: Tensor, block: int) -> Tensor:
     """Block-wise mask with a loop over images, tiles and members (same tiling as ``Ensemble.block_mask``)."""
@@ -140,6 +163,8 @@ def run(ctx: BenchContext, rounds: int, musiq: bool, musiq_rounds: int) -> dict[
     ens = ctx.ensemble
     rows = {
         "offline/score": _compare("scores", ens, x, rounds, ens.score, lambda im: looped_scores(ens, im), _score_diff),
+        "offline/score_official": _compare("scores vs official loop", ens, x, rounds, ens.score,
+                                           lambda im: official_loop_scores(ens, im), _score_diff),
         "offline/block_mask": _compare(f"block mask ({block} px tiles)", ens, x, rounds,
                                        lambda im: ens.block_mask(im, block), lambda im: looped_block_mask(ens, im, block),
                                        lambda a, b: float((a - b).abs().max())),

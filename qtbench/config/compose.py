@@ -138,6 +138,8 @@ def validate(cfg: DictConfig, spec: MethodSpec | None = None) -> None:
     _check(0 <= lo <= hi, f"strong.noise={list(cfg.strong.noise)} must satisfy 0 <= low <= high")
     _check(0 <= cfg.strong.blur_prob <= 1, f"strong.blur_prob={cfg.strong.blur_prob} must be in [0, 1]")
     _check(cfg.runtime.device in ("cpu", "cuda", "auto"), f"runtime.device={cfg.runtime.device!r}: cpu, cuda or auto")
+    _check(cfg.runtime.chunk_rows >= -1, f"runtime.chunk_rows={cfg.runtime.chunk_rows}: -1 (auto), 0 (never split) or "
+           "a row count")
     validate_iqa(cfg)
     _check_crops_fit(cfg)
     framework = spec.framework if spec is not None else parse_method(cfg.method).framework

@@ -89,6 +89,10 @@ class RuntimeConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     device: str = "cpu"  # "cpu", "cuda" or "auto"
     progress: bool = True
+    # Rows per student/teacher forward call in PL training, larger batches split (0: never; -1: 8 on a CPU,
+    # never on a GPU). Why: on one CPU thread 3 x 8 rows run ~25 % faster than 24 at once (cache), which
+    # is what maug's views, the bank's labels and pref's pairs produce (BENCHMARKS.md, "chunks").
+    chunk_rows: int = -1
     experiment: Optional[str] = None  # MLflow experiment; None: qtbench-<task> (a sweep uses qtbench-sweep-<name>)
     parent_run_id: Optional[str] = None  # MLflow parent run (a sweep's); the run is logged as its child
     tags: dict[str, str] = field(default_factory=dict)  # extra MLflow run tags (sweep name, cell index)

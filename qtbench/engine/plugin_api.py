@@ -220,10 +220,13 @@ class AddOn:
         order: hooks of all add-ons run in ascending ``order`` (ties: method order).
         needs_iqa: the add-on uses the IQA ensemble; the runner builds it (once) and the engine scores
             every step's candidates with it.
+        replaces_candidates: :meth:`on_candidates` ignores the candidates it is given and makes its own
+            (``maug``); the engine then skips the framework's teacher pass, whose output nobody would use.
     """
 
     order: int = 50
     needs_iqa: bool = False
+    replaces_candidates: bool = False
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:
         self.cfg = cfg
@@ -233,8 +236,8 @@ class AddOn:
         """Called once by the trainer before training (and before a checkpoint is restored) with the
         ensemble the runner built (or None), the schedule, the device and the number of crop keys."""
 
-    def on_candidates(self, teacher: torch.nn.Module, batch: TargetBatch, candidates: Tensor) -> Tensor:
-        """Add or transform candidates."""
+    def on_candidates(self, teacher: torch.nn.Module, batch: TargetBatch, candidates: Tensor | None) -> Tensor:
+        """Add or transform candidates (``None`` when an add-on with ``replaces_candidates`` runs first)."""
         return candidates
 
     def on_score(self, pl: PLBatch) -> PLBatch:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from qtbench.engine import checkpoint, interrupt
 from qtbench.engine.augment import strong_view
-from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler
+from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler, chunk_rows
 from qtbench.engine.plugin_api import AddOn, AddOnContext, Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.engine.sampler import CropSampler
 from qtbench.engine.timers import StageTimer
@@ -87,6 +87,8 @@ class PLTrainer:
         torch.manual_seed(cfg.seed)
         self.student = build_backbone(cfg.backbone).to(device)
         self.student.load_state_dict(base_state)
+        if hasattr(self.student, "max_rows"):  # backbones that can split a batch (qtbench.models.unet)
+            self.student.max_rows = chunk_rows(cfg.runtime.chunk_rows, device)
         self.teacher = copy.deepcopy(self.student).requires_grad_(False)
         self.opt = build_optimizer(self.student.parameters(), cfg.pl)
         self.sched = build_scheduler(self.opt, cfg.pl)
@@ -199,7 +201,8 @@ class PLTrainer:
         pl = None
         if batch is not None:
             with t("teacher"):
-                cands = fw.candidates(self.teacher, batch)
+                replaced = any(a.replaces_candidates for a in self.addons)
+                cands = None if replaced else fw.candidates(self.teacher, batch)
                 for a in self.addons:
                     cands = a.on_candidates(self.teacher, batch, cands)
                 pl = PLBatch.from_candidates(cands)

@@ -156,7 +156,7 @@ def niqe_scores(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Tensor:
 
 
 def _niqe_scores_ref(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Tensor:
-    """Reference for :func:`niqe_scores` on pyiqa's feature code (:func:`_patch_features_ref`; tests only)."""
+    """Reference for :func:`niqe_scores` on pyiqa's feature code (:func:`_patch_features_ref`; tests, bench)."""
     side = min(images.shape[-2:])
     feats, _ = _patch_features_ref(luma255(images), min(patch, side - side % 2))
     return _niqe_distance(feats, mu, cov)
@@ -206,6 +206,14 @@ class NIQEFitMember(Member):
         """[N,3,H,W] in [0,1] -> [N] NIQE (no grad)."""
         with torch.no_grad():
             return niqe_scores(images, self.mu, self.cov, self.patch)
+
+    def reference_raw(self, images: Tensor) -> Tensor:
+        """:meth:`raw` through pyiqa's own feature functions (the code the official scoring loop runs).
+
+        The same numbers, several times slower; used by ``qtbench bench`` and the equivalence tests.
+        """
+        with torch.no_grad():
+            return _niqe_scores_ref(images, self.mu, self.cov, self.patch)
 
     @classmethod
     def build(cls, cfg: MemberConfig, iqa_cfg: Any, ctx: IQAContext) -> NIQEFitMember:

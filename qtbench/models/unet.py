@@ -66,6 +66,9 @@ class UNet(nn.Module):
         self.out = nn.Conv2d(widths[0], 3, 3, padding=1)
         self.level_embedding = nn.Embedding(num_levels, widths[-1])
         nn.init.zeros_(self.level_embedding.weight)  # identity at start: base weights undisturbed
+        # Rows per forward call; larger batches are split (0: never). Not a parameter: the PL trainer sets it
+        # from runtime.chunk_rows, because on a CPU cache-sized chunks run faster (BENCHMARKS.md, "chunks").
+        self.max_rows = 0
 
     @classmethod
     def from_config(cls, cfg) -> "UNet":
@@ -84,7 +87,21 @@ class UNet(nn.Module):
         return feats
 
     def forward(self, x: Tensor, level: Tensor | int | None = None) -> Tensor:
-        """Restore ``x`` ([B,3,H,W] in [0,1]); any H, W (reflect-padded to the down factor)."""
+        """Restore ``x`` ([B,3,H,W] in [0,1]); any H, W (reflect-padded to the down factor).
+
+        With ``max_rows`` set, a batch of more rows goes through in chunks of ``max_rows`` (the same
+        function: no layer mixes rows; the float rounding of a convolution may differ with the batch size).
+        """
+        n = x.shape[0]
+        if 0 < self.max_rows < n:
+            lv = None if level is None else torch.as_tensor(level, device=x.device, dtype=torch.long).reshape(-1)
+            lv = None if lv is None else (lv.expand(n) if lv.numel() == 1 else lv)
+            parts = [self._restore(x[i : i + self.max_rows], None if lv is None else lv[i : i + self.max_rows])
+                     for i in range(0, n, self.max_rows)]
+            return torch.cat(parts)
+        return self._restore(x, level)
+
+    def _restore(self, x: Tensor, level: Tensor | int | None) -> Tensor:
         h, w = x.shape[-2:]
         ph, pw = (-h) % self.down_factor, (-w) % self.down_factor
         inp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
