@@ -85,3 +85,26 @@ def test_list_valued_rows_and_columns_have_labels():
     table = build(_runs(spec), spec.table, spec.name, parse_metrics(spec.table))
     assert [r.label for r in table.blocks[0].rows][:2] == ["low-level only", "semantic only"]
     assert table.baseline == "mt (no IQA)"
+
+
+def test_host_baseline_pairs_each_framework_with_its_own_add_on_row():
+    """plug_and_play's `baseline: host`: colabator+qualiteacher - colabator, seed by seed (hand-computed)."""
+    spec = load_sweep(next(p for p in SWEEPS if p.stem == "plug_and_play"))
+    runs = _runs(spec)
+    key = "delta/student-base/target_psnr"
+    host_values = {"mt": 0.0, "filter": 1.0, "semiuir": 2.0, "colabator": 3.0}
+    for c in runs.cells:
+        m = c.labels["method"]
+        host, _, addons = m.partition("+")
+        # F: host value + seed; F+qualiteacher: host value + 2 x seed + 0.5, so the paired gap is seed + 0.5
+        c.run.metrics[key] = host_values.get(host, 9.0) + (2 * c.seed + 0.5 if addons else c.seed)
+    table = build(runs, spec.table, spec.name, parse_metrics(spec.table))
+    block = table.blocks[0]
+    col = next(ci for ci, e in enumerate(block.columns) if e.metric.key == key)
+    label_of = {r.label: ri for ri, r in enumerate(block.rows)}
+    for host in host_values:
+        vs = block.vs[(label_of[f"{host}+qualiteacher"], col)]
+        assert vs.mean == pytest.approx(0.5 + 2.0)  # mean of seed + 0.5 over seeds 0..4
+        assert (label_of[host], col) not in block.vs  # hosts and controls have no partner
+    assert (label_of["oracle"], col) not in block.vs
+    assert "without the add-ons" in table.baseline

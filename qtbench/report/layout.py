@@ -190,8 +190,8 @@ def build(sweep: SweepRuns, table: dict, name: str, metrics: list[MetricSpec]) -
             cols = _entries(cols_ax, fcells, labels, controls, metrics)
             title = "; ".join(t for t in (ftitle, f"{bm.label} {'↑' if bm.higher_better else '↓'}" if bm else "") if t)
             block = Block(title, rows, cols)
-            base_row = next((r for r in rows if baseline is not None and str(baseline) in map(str, r.key)), None)
             for ri, r in enumerate(rows):
+                base_row = _baseline_row(baseline, r, rows)
                 for ci, col in enumerate(cols):
                     m = r.metric or col.metric or bm
                     group = [c for c in fcells if _match(c, rows_ax, r) and _match(c, cols_ax, col)]
@@ -209,12 +209,30 @@ def build(sweep: SweepRuns, table: dict, name: str, metrics: list[MetricSpec]) -
                 else (lambda ri, ci: 0)
             _rank(block, by)
             blocks.append(block)
-    base_label = show(baseline, labels) if baseline is not None else None
+    base_label = ("the same framework without the add-ons (F+... - F)" if str(baseline) == HOST
+                  else show(baseline, labels)) if baseline is not None else None
     return Table(name=name, title=str(table.get("title") or name), caption=str(table.get("caption") or ""),
                  notes=str(table.get("notes") or ""), blocks=blocks, baseline=base_label,
                  paired=table.get("paired"), failed=[describe(c) for c in cells if c.status == "failed"],
                  running=[describe(c) for c in cells if c.status == "running"], expected=len(cells),
                  found=sum(c.status == "done" for c in cells))
+
+
+HOST = "host"  # table.baseline value: each "F+add-ons" row is compared with its host framework's row "F"
+
+
+def _baseline_row(baseline: Optional[str], row: Entry, rows: list[Entry]) -> Optional[Entry]:
+    """The row ``row`` is compared with: the named ``baseline`` row, or with ``host`` the row of the method
+    string's framework (``colabator+qualiteacher`` -> ``colabator``; the plug-and-play question)."""
+    if baseline is None:
+        return None
+    if str(baseline) != HOST:
+        return next((r for r in rows if str(baseline) in map(str, r.key)), None)
+    methods = [str(v) for v in row.key if isinstance(v, str) and "+" in v]
+    if not methods:
+        return None
+    host = methods[0].split("+", 1)[0]
+    return next((r for r in rows if host in map(str, r.key)), None)
 
 
 def _reference(refs: dict, row: Entry, m: MetricSpec, labels: dict) -> Optional[float]:
