@@ -74,6 +74,29 @@ def test_eval_unpaired_all_levels_and_teacher(run, folders, capsys):
     assert all(f"teacher@{q}" in text for q in range(8))
 
 
+def test_eval_log_adds_nr_metrics_to_the_finished_run(run, folders, tmp_path, capsys):
+    """--log: the NR means land in the run's own MLflow run under the runner's names, for `qtbench table`."""
+    from mlflow.tracking import MlflowClient
+
+    from qtbench.tracking.mlflow_tracker import default_tracking_uri
+
+    rd, s = run
+    out = tmp_path / "e.json"
+    assert main(["eval", "--checkpoint", str(rd), "--data", "test", "--nr-metrics", "entropy", "--log",
+                 "--json", str(out)]) == 0
+    assert "logged to the run's MLflow run: input/target_entropy, student/target_entropy" in capsys.readouterr().out
+    means = json.loads(out.read_text())["means"]
+    metrics = MlflowClient(default_tracking_uri(rd.parents[2])).get_run(s["mlflow_run_id"]).data.metrics
+    assert metrics["student/target_entropy"] == pytest.approx(means[f"student@{s['inference_level']}"]["entropy"])
+    assert metrics["input/target_entropy"] == pytest.approx(means["input"]["entropy"])
+    assert "student/target_psnr" in metrics  # the run's own metrics are untouched
+    assert json.loads((rd / "eval-test.json").read_text())["metrics"] == {
+        k: metrics[k] for k in ("input/target_entropy", "student/target_entropy")}
+    # a folder is not the run's data: refused, nothing logged
+    assert main(["eval", "--checkpoint", str(rd), "--data", str(folders / "photos"), "--log"]) == 2
+    assert "--data real or --data test" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--data", "real"], "no real_haze photos"),
     (["--data", "/nonexistent/dir"], "no such folder"),

@@ -17,6 +17,7 @@ EPILOG = """examples:
   qtbench eval --checkpoint runs/dehaze/mt/s0-abc123 --data my_hazy_photos/
   qtbench eval --checkpoint runs/dehaze/mt/s0-abc123 --data pairs/ --json out.json   # pairs/input, pairs/gt
   qtbench eval --checkpoint runs/underwater/mt+qualiteacher/s0-abc123 --data real --all-levels
+  qtbench eval --checkpoint runs/dehaze/mt/s0-abc123 --data real --nr-metrics entropy --log   # add to the run
 
 --data real | test: the run's own real set (NR only) or synthetic target-test set (rebuilt from the cache).
 """
@@ -37,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", dest="json_out", default=None, help="write the numbers (means and per image) to this file")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images (counted) instead of failing")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
+    p.add_argument("--log", action="store_true", help="with --data real|test: also log the NR means into the run's "
+                   "MLflow run as <row>/<set>_<metric> (e.g. student/real_entropy), so `qtbench table` shows them")
     p.set_defaults(handler=handle)
 
 
@@ -107,6 +110,8 @@ def handle(args: argparse.Namespace) -> int:
 
     for n in nr_names:
         nr_metric(n)  # unknown or full-reference names fail now, before any image is restored
+    if args.log and (args.data not in ("real", "test") or args.all_levels):
+        raise UserError("--log adds metrics to the run itself: use it with --data real or --data test, one level")
     label, names, inputs, gts, bad = load_data(args.data, trained, args.skip_bad)
     means, per_image = score(trained, inputs, gts, levels, nr_names)
     flagged = sorted(set(nr_names) & set(trained.reward_metrics))
@@ -122,6 +127,11 @@ def handle(args: argparse.Namespace) -> int:
         print("* also a training signal of this run (IQA ensemble member): may be inflated by reward hacking")
     if bad:
         print(f"skipped {len(bad)} unreadable file(s): {', '.join(bad)}")
+    if args.log:
+        from qtbench.eval.log_back import log_to_run
+
+        logged = log_to_run(trained, args.data, means, nr_names)
+        print(f"logged to the run's MLflow run: {', '.join(sorted(logged))}")
     if args.json_out:
         atomic.write_json(Path(args.json_out), {
             "checkpoint": str(args.checkpoint), "run_dir": str(trained.run_dir), "method": trained.cfg.method,
