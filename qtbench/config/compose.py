@@ -24,6 +24,11 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SCALES = tuple(sorted(p.stem for p in (CONF_DIR / "scale").glob("*.yaml")))
 # Keys that say where/how a run executes but not what it computes: excluded from the identity hash.
 NON_IDENTITY_KEYS = ("runtime",)
+# Options added after runs were made, whose default reproduces the old behaviour: left out of the identity while
+# at that default, so finished runs stay finished and caches stay valid (like task_identity's own-data fields).
+NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {
+    ("iqa", "niqe_fit", "differentiable"): False,
+}
 # Groups chosen by dedicated CLI flags; a key=value override of them would bypass the method grammar.
 _RESERVED = {"task": "--task", "framework": "--method", "method": "--method", "seed": "--seed", "scale": "--scale"}
 
@@ -178,6 +183,12 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
         data.pop(key, None)
     if data.get("task") is not None:
         data["task"] = task_identity(cfg.task)  # unset own-data fields are left out (stable identities)
+    for path, default in NEUTRAL_DEFAULTS.items():
+        node = data
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node and node[path[-1]] == default:
+            del node[path[-1]]
     return data
 
 

@@ -54,6 +54,10 @@ class NIQEFitConfig:
     calib_crop: int = 64  # source: pl.crop of the cpu scale (feasibility.md); paper.yaml: 288
     calib_crops: int = 32  # qtbench choice: co-located crop pairs (clean, degraded) scored for the quantiles
     calib_q: float = 0.05  # qtbench choice: lo/hi = the 5 % / 95 % quantiles (robust to NIQE's heavy tail)
+    # qtbench choice, not in the paper (default off = the official reward, where only MUSIQ and DA-CLIP carry
+    # gradients): let rewards back-propagate through NIQE (interpolated AGGD shape) as a low-level counterweight
+    # to the semantic member (BENCHMARKS.md, reward hacking of pref)
+    differentiable: bool = False
 
 
 @dataclass

@@ -81,18 +81,44 @@ def nearest_in_table(table: Tensor, values: Tensor, safe_max: float) -> Tensor:
     return idx
 
 
-def estimate_aggd(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """AGGD ``(alpha, beta_l, beta_r)`` of each row of ``x`` [M, P]; pyiqa's ``estimate_aggd_param`` numbers."""
+def soft_lookup(tab: AGGDTable, values: Tensor) -> Tensor:
+    """The shape ``gam`` at each moment ratio, linearly interpolated between the two neighbouring table entries.
+
+    Why: the nearest-entry lookup is piecewise constant (no gradient); the interpolation differs from it by
+    at most one table step (0.001 in the shape) and is differentiable in ``values`` (rewards, method.md §8).
+    """
+    n = tab.r_gam.numel()
+    hi = torch.searchsorted(tab.r_gam, values.detach()).clamp(1, n - 1)
+    lo = hi - 1
+    r_lo, r_hi = tab.r_gam[lo], tab.r_gam[hi]
+    t = ((values - r_lo) / (r_hi - r_lo)).clamp(0.0, 1.0)
+    return tab.gam[lo] + t * (tab.gam[hi] - tab.gam[lo])
+
+
+def estimate_aggd(x: Tensor, soft: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """AGGD ``(alpha, beta_l, beta_r)`` of each row of ``x`` [M, P]; pyiqa's ``estimate_aggd_param`` numbers.
+
+    With ``soft`` the shape comes from :func:`soft_lookup` (differentiable; not pyiqa's numbers) and the
+    one-sided deviations are floored at a tiny value so their gradients stay finite.
+    """
     tab = aggd_table(x.dtype, x.device)
     sq = x.pow(2)
     # pyiqa counts in float32 (exact for these sizes) and divides the float64 sums by the counts
     count_left = (x < 0).sum(dim=-1, dtype=torch.float32)
     count_right = (x > 0).sum(dim=-1, dtype=torch.float32)
-    left_std = torch.sqrt((sq * (x < 0)).sum(dim=-1) / count_left)
-    right_std = torch.sqrt((sq * (x > 0)).sum(dim=-1) / count_right)
+    left_var = (sq * (x < 0)).sum(dim=-1) / count_left
+    right_var = (sq * (x > 0)).sum(dim=-1) / count_right
+    if soft:
+        tiny = torch.finfo(x.dtype).tiny ** 0.5
+        left_var, right_var = left_var.clamp_min(tiny), right_var.clamp_min(tiny)
+    left_std, right_std = torch.sqrt(left_var), torch.sqrt(right_var)
     gammahat = left_std / right_std
     rhat = x.abs().mean(dim=-1).pow(2) / sq.mean(dim=-1)
     rhatnorm = (rhat * (gammahat.pow(3) + 1) * (gammahat + 1)) / (gammahat.pow(2) + 1).pow(2)
+    if soft:
+        alpha = soft_lookup(tab, rhatnorm)
+        scale = (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)).exp().sqrt()
+        return alpha, left_std * scale, right_std * scale
     if tab.monotone:
         pos = nearest_in_table(tab.r_gam, rhatnorm, tab.safe_max)
     else:  # a dtype whose table is not monotone: the exhaustive search
@@ -102,15 +128,15 @@ def estimate_aggd(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return alpha, left_std * scale, right_std * scale
 
 
-def block_features(blocks: Tensor) -> Tensor:
+def block_features(blocks: Tensor, soft: bool = False) -> Tensor:
     """18 NIQE features of each normalised block: [M, h, w] -> [M, 18] (pyiqa ``compute_feature`` order).
 
     The block and its four neighbour products (circular shifts within the block, as pyiqa) go through one
-    batched :func:`estimate_aggd` call.
+    batched :func:`estimate_aggd` call (``soft``: its differentiable variant).
     """
     m = blocks.shape[0]
     prods = [blocks * torch.roll(blocks, s, dims=(1, 2)) for s in _SHIFTS]
-    alpha, beta_l, beta_r = (t.reshape(5, m) for t in estimate_aggd(torch.stack([blocks, *prods]).reshape(5 * m, -1)))
+    alpha, beta_l, beta_r = (t.reshape(5, m) for t in estimate_aggd(torch.stack([blocks, *prods]).reshape(5 * m, -1), soft))
     feats = [alpha[0], (beta_l[0] + beta_r[0]) / 2]
     for i in range(1, 5):
         a, bl, br = alpha[i], beta_l[i], beta_r[i]

@@ -37,6 +37,7 @@ from qtbench.iqa import niqe_features as nf
 from qtbench.iqa.api import IQAContext, Member, MemberConfig
 from qtbench.iqa.config import NIQEFitConfig
 
+SCORING_ONLY = ("differentiable",)  # iqa.niqe_fit options that do not change the fit (left out of its cache key)
 FIT_VERSION = 1  # bump when the fitting code changes its results (invalidates the cache)
 
 
@@ -48,7 +49,7 @@ def luma255(images: Tensor) -> Tensor:
     return diff_round(to_y_channel(images, 255, "yiq")).to(torch.float64)
 
 
-def patch_features(y: Tensor, patch: int, sharpness: bool = False) -> tuple[Tensor, Tensor | None]:
+def patch_features(y: Tensor, patch: int, sharpness: bool = False, soft: bool = False) -> tuple[Tensor, Tensor | None]:
     """36 NIQE features (and optionally the sharpness) of every whole ``patch`` block of Y images.
 
     The numbers of pyiqa's feature code (:func:`_patch_features_ref`), computed by
@@ -58,6 +59,7 @@ def patch_features(y: Tensor, patch: int, sharpness: bool = False) -> tuple[Tens
         y: [N,1,H,W] luma in [0, 255] (:func:`luma255`).
         patch: block size at full resolution (half of it at the second scale).
         sharpness: also return each block's sharpness (fitting only).
+        soft: differentiable AGGD shapes (:func:`qtbench.iqa.niqe_features.soft_lookup`; rewards only).
 
     Returns:
         ``(features [N,B,36], sharpness [N,B] or None)`` with B blocks per image (partial blocks are discarded).
@@ -77,7 +79,7 @@ def patch_features(y: Tensor, patch: int, sharpness: bool = False) -> tuple[Tens
             sigma = (mu2 - mu * mu).abs().sqrt()
             sharp = nf.from_blocks(nf.to_blocks(sigma, patch).mean(dim=(1, 2)), n)
         norm = (img - mu) / (safe_sqrt((mu2 - mu * mu).abs()) + 1)  # pyiqa normalize_img_with_gauss, C = 1
-        feats.append(nf.from_blocks(nf.block_features(nf.to_blocks(norm, patch // scale)), n))
+        feats.append(nf.from_blocks(nf.block_features(nf.to_blocks(norm, patch // scale), soft), n))
         if scale == 1:
             img = imresize(img / 255.0, scale=0.5, antialiasing=True) * 255.0
     return torch.cat(feats, dim=-1), sharp
@@ -92,6 +94,7 @@ def _patch_features_ref(y: Tensor, patch: int, sharpness: bool = False) -> tuple
         y: [N,1,H,W] luma in [0, 255] (:func:`luma255`).
         patch: block size at full resolution (half of it at the second scale).
         sharpness: also return each block's sharpness (fitting only).
+        soft: differentiable AGGD shapes (:func:`qtbench.iqa.niqe_features.soft_lookup`; rewards only).
 
     Returns:
         ``(features [N,B,36], sharpness [N,B] or None)`` with B blocks per image (partial blocks are discarded).
@@ -140,7 +143,7 @@ def fit_pristine(clean: list[np.ndarray], cfg: NIQEFitConfig) -> tuple[np.ndarra
     return x.mean(axis=0), np.cov(x, rowvar=False), len(x)
 
 
-def niqe_scores(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Tensor:
+def niqe_scores(images: Tensor, mu: Tensor, cov: Tensor, patch: int, soft: bool = False) -> Tensor:
     """NIQE of a batch: [N,3,H,W] in [0,1] -> [N] (float32); NaN for an image without a usable block.
 
     The same numbers as pyiqa's ``niqe()`` (same features, Eq. 10 of the NIQE paper), computed for the
@@ -151,7 +154,7 @@ def niqe_scores(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Tensor:
     has zero covariance, as in pyiqa.
     """
     side = min(images.shape[-2:])
-    feats, _ = patch_features(luma255(images), min(patch, side - side % 2))  # [N,B,36]
+    feats, _ = patch_features(luma255(images), min(patch, side - side % 2), soft=soft)  # [N,B,36]
     return _niqe_distance(feats, mu, cov)
 
 
@@ -184,7 +187,12 @@ def _niqe_distance(feats: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
 @registry.iqa.register("niqe_fit", "NIQE with a pristine model fitted on the run's clean source photos (offline)",
                        source="Mittal et al. 2013 (NIQE); pyiqa niqe_arch features; method.md §3.1 stand-in")
 class NIQEFitMember(Member):
-    """NIQE member with a fitted pristine model; lower raw = better; not differentiable.
+    """NIQE member with a fitted pristine model; lower raw = better.
+
+    Not differentiable by default (NIQE's AGGD shape is a table lookup). With ``iqa.niqe_fit.differentiable``
+    a reward (grad enabled) takes the interpolated shape instead (:func:`niqe_features.soft_lookup`), so the
+    low-level statistics a student could wreck to please the semantic member push back; scores (no grad)
+    keep the exact lookup.
 
     Args:
         mu, cov: pristine model (36 / 36x36).
@@ -203,7 +211,9 @@ class NIQEFitMember(Member):
         self.lo, self.hi = float(lo), float(hi)
 
     def raw(self, images: Tensor) -> Tensor:
-        """[N,3,H,W] in [0,1] -> [N] NIQE (no grad)."""
+        """[N,3,H,W] in [0,1] -> [N] NIQE; with grad only when ``differentiable`` and grad is enabled."""
+        if self.differentiable and torch.is_grad_enabled():
+            return niqe_scores(images, self.mu, self.cov, self.patch, soft=True)
         with torch.no_grad():
             return niqe_scores(images, self.mu, self.cov, self.patch)
 
@@ -225,13 +235,15 @@ class NIQEFitMember(Member):
             ctx: run context (training data, cache key).
         """
         opts = iqa_cfg.niqe_fit
-        path = fit_util.cache_path("niqe_fit", ctx, opts, FIT_VERSION, "mat")
+        fit_opts = {k: v for k, v in fit_util.plain(opts).items() if k not in SCORING_ONLY}
+        path = fit_util.cache_path("niqe_fit", ctx, fit_opts, FIT_VERSION, "mat")
         if not path.is_file():
             _fit_and_save(path, ctx, opts)
         m = scipy.io.loadmat(str(path))
         member = cls(m["mu_prisparam"], m["cov_prisparam"], int(opts.patch),
                      float(m["qtbench_lo"].item()), float(m["qtbench_hi"].item()))
         member.cache_file = str(path)
+        member.differentiable = bool(opts.differentiable)
         return member.configure(cfg).to(ctx.device)
 
 
