@@ -4,7 +4,7 @@ Per crop, with the strong view ``u_s`` and the reward ``r`` (the ensemble with g
 differentiable members):
 
     y_w = clamp(S(u_s; top)),  y_l = clamp(S(u_s; q_low)),  q_low ~ U{4, 5, 6}
-    L1 = -log sigma(beta (r(y_w) - r(y_l) - delta))          inter-level separation
+    L1 = -log sigma(beta (r(y_w) - r(y_l) - delta))          inter-level separation (``loser_grad``: through y_l too)
     L2 = -log sigma(beta (r(y_w) - r_T*))                      upward anchor beyond the teacher
     L  = lambda (sum L1 + lambda2 sum L2) / B
 
@@ -41,6 +41,10 @@ class PrefConfig:
     q_low_levels: int = 8  # the level count q_low is written for; rescaled to qcond.num_levels
     start: float = 0.2  # fraction of the PL stage; source: method.md §8 (dpo_start_iter 2000 of 10000)
     anchor: str = "best"  # r_T*: best stored PL score (official, method.md §8) or "worst" (the note [N])
+    # source: method.md §8 ("gradient through both branches"). false (qtbench variant): the loser branch is a
+    # constant, so L1 can only lift the top level; with a hackable reward the official form instead learns to
+    # wreck the loser levels, and the shared weights drag the top level along (BENCHMARKS.md)
+    loser_grad: bool = True
 
 
 def scaled_levels(levels: list[int], written_for: int, num_levels: int) -> list[int]:
@@ -122,6 +126,8 @@ class PreferenceLoss(RewardAddOn):
         levels = torch.cat([torch.full((b,), self.top, device=x.device, dtype=torch.long), q])
         out = student(torch.cat([x, x]), level=levels).clamp(0, 1)  # winner and loser in one pass
         pl.cache[TOP_OUTPUT] = out[:b]
+        if not o.loser_grad:  # the loser as a constant target: no gradient through y_l
+            out = torch.cat([out[:b], out[b:].detach()])
         r = self.ensemble.reward(out)  # one call per member for both branches
         anchor, has = label_anchor(pl, b, best=o.anchor == "best")
         loss, l1, l2 = preference_loss(r[:b], r[b:], anchor, has, o.beta, o.delta, o.lam, o.lam2)

@@ -64,3 +64,29 @@ def test_extra_loss_end_to_end_by_hand():
     loss.backward()
     assert student.a.grad is not None and float(student.a.grad) != 0.0
     assert torch.allclose(pl.cache["top_output"], torch.full((1, 3, 4, 4), 0.34))  # shared with crop
+
+
+@pytest.mark.parametrize("loser_grad", [True, False])
+def test_loser_grad_by_hand(loser_grad):
+    """d loss / d a with the fake student S = a x (0.5 + 0.05 q) at a = 1, x = 0.4, q_low = 4, anchor 0.3.
+
+    r_w = 0.34 a, r_l = 0.28 a; z1 = r_w - r_l - 0.1, z2 = r_w - 0.3;
+    dL/da = -sigmoid(-z1) dz1/da - 0.5 sigmoid(-z2) 0.34, with dz1/da = 0.06 (both branches, official) or
+    0.34 (loser constant).
+    """
+    cfg = compose_run("mt+qcond+pref", "dehaze", scale="smoke",
+                      overrides=["addons.pref.q_low=[4]", f"addons.pref.loser_grad={str(loser_grad).lower()}"])
+    pref = PreferenceLoss(cfg, cfg.addons.pref)
+    pref.setup(AddOnContext(FakeEnsemble(), total_iters=10, device=torch.device("cpu")))
+    student = FakeStudent()
+    x = torch.full((1, 3, 4, 4), 0.4)
+    pl = PLBatch.from_candidates(x[:, None])
+    pl.label_score = torch.tensor([0.3])
+    pref.extra_losses(student, TargetBatch(torch.zeros(1), x, x), pl, step=2)["pref"].backward()
+
+    def sig(z):
+        return 1.0 / (1.0 + math.exp(-z))
+
+    dz1 = 0.06 if loser_grad else 0.34
+    want = -sig(-(0.34 - 0.28 - 0.1)) * dz1 - 0.5 * sig(-(0.34 - 0.3)) * 0.34
+    assert float(student.a.grad) == pytest.approx(want, abs=1e-6)

@@ -28,6 +28,7 @@ NON_IDENTITY_KEYS = ("runtime",)
 # at that default, so finished runs stay finished and caches stay valid (like task_identity's own-data fields).
 NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("iqa", "niqe_fit", "differentiable"): False,
+    ("addons", "pref", "loser_grad"): True,
 }
 # Groups chosen by dedicated CLI flags; a key=value override of them would bypass the method grammar.
 _RESERVED = {"task": "--task", "framework": "--method", "method": "--method", "seed": "--seed", "scale": "--scale"}
