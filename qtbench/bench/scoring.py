@@ -67,19 +67,9 @@ def _normalise(member: Any, raw: float, fallback: float) -> float:
     return n if math.isfinite(n) else fallback
 
 
-@torch.no_grad()
-def looped_scores(ensemble: Any, images: Tensor) -> tuple[list[float], dict[str, list[float]]]:
-    """Image-at-a-time scoring: (combined [N], per-member normalised [N]) as Python floats."""
-    x = images.clamp(0.0, 1.0)
-    combined, per = [], {k: [] for k in ensemble.members}
-    for i in range(x.shape[0]):
-        s = 0.0
-        for k, m in ensemble.members.items():
-            n = _normalise(m, m.raw(x[i : i + 1]).reshape(-1)[0].item(), ensemble.fallback)
-            per[k].append(n)
-            s += ensemble.weights[k] * n
-        combined.append(s)
-    return combined, per
+def _own(member: Any) -> Any:
+    """The member's raw-score function (qtbench's code)."""
+    return member.raw
 
 
 def _reference(member: Any) -> Any:
@@ -88,14 +78,18 @@ def _reference(member: Any) -> Any:
 
 
 @torch.no_grad()
-def official_loop_scores(ensemble: Any, images: Tensor) -> tuple[list[float], dict[str, list[float]]]:
-    """:func:`looped_scores` with every member on its reference implementation (:func:`_reference`)."""
+def looped_scores(ensemble: Any, images: Tensor, raw_of: Any = _own) -> tuple[list[float], dict[str, list[float]]]:
+    """Image-at-a-time scoring: (combined [N], per-member normalised [N]) as Python floats.
+
+    Args:
+        raw_of: member -> its raw-score function (:func:`_own`, or :func:`_reference` for the official loop).
+    """
     x = images.clamp(0.0, 1.0)
     combined, per = [], {k: [] for k in ensemble.members}
     for i in range(x.shape[0]):
         s = 0.0
         for k, m in ensemble.members.items():
-            n = _normalise(m, _reference(m)(x[i : i + 1]).reshape(-1)[0].item(), ensemble.fallback)
+            n = _normalise(m, raw_of(m)(x[i : i + 1]).reshape(-1)[0].item(), ensemble.fallback)
             per[k].append(n)
             s += ensemble.weights[k] * n
         combined.append(s)
@@ -164,7 +158,7 @@ def run(ctx: BenchContext, rounds: int, musiq: bool, musiq_rounds: int) -> dict[
     rows = {
         "offline/score": _compare("scores", ens, x, rounds, ens.score, lambda im: looped_scores(ens, im), _score_diff),
         "offline/score_official": _compare("scores vs official loop", ens, x, rounds, ens.score,
-                                           lambda im: official_loop_scores(ens, im), _score_diff),
+                                           lambda im: looped_scores(ens, im, _reference), _score_diff),
         "offline/block_mask": _compare(f"block mask ({block} px tiles)", ens, x, rounds,
                                        lambda im: ens.block_mask(im, block), lambda im: looped_block_mask(ens, im, block),
                                        lambda a, b: float((a - b).abs().max())),
