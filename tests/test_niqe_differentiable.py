@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_niqe_speed_equivalence import _teacher_like_crops, model, photos  # noqa: F401 - fixtures
+from test_niqe_speed_equivalence import _edge_cases, _teacher_like_crops, model, photos  # noqa: F401 - fixtures
 
 from qtbench.config.compose import compose_run, config_hash
 from qtbench.iqa import niqe_features as nf
@@ -47,3 +47,15 @@ def test_the_option_at_its_default_keeps_run_identities():
     same = compose_run("mt+qualiteacher", "dehaze", scale="smoke", overrides=["iqa.niqe_fit.differentiable=false"])
     other = compose_run("mt+qualiteacher", "dehaze", scale="smoke", overrides=["iqa.niqe_fit.differentiable=true"])
     assert config_hash(base) == config_hash(same) != config_hash(other)
+
+
+def test_flat_and_binary_images_give_finite_gradients(model):  # noqa: F811
+    """Undefined AGGD fits (flat blocks: NaN in pyiqa) must not put a NaN into the graph: one would make the
+    whole batch's gradient NaN and the run diverge (it did, at PL step 250, before the guards)."""
+    mu, cov = model
+    x = _edge_cases(64).requires_grad_(True)
+    soft = niqe_mod.niqe_scores(x, mu, cov, 32, soft=True)
+    exact = niqe_mod.niqe_scores(x.detach(), mu, cov, 32)
+    assert torch.equal(soft.isnan(), exact.isnan())  # the same images are unscorable
+    torch.where(soft.isfinite(), soft, torch.zeros_like(soft)).sum().backward()
+    assert torch.isfinite(x.grad).all()

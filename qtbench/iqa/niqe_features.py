@@ -95,30 +95,18 @@ def soft_lookup(tab: AGGDTable, values: Tensor) -> Tensor:
     return tab.gam[lo] + t * (tab.gam[hi] - tab.gam[lo])
 
 
-def estimate_aggd(x: Tensor, soft: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-    """AGGD ``(alpha, beta_l, beta_r)`` of each row of ``x`` [M, P]; pyiqa's ``estimate_aggd_param`` numbers.
-
-    With ``soft`` the shape comes from :func:`soft_lookup` (differentiable; not pyiqa's numbers) and the
-    one-sided deviations are floored at a tiny value so their gradients stay finite.
-    """
+def estimate_aggd(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """AGGD ``(alpha, beta_l, beta_r)`` of each row of ``x`` [M, P]; pyiqa's ``estimate_aggd_param`` numbers."""
     tab = aggd_table(x.dtype, x.device)
     sq = x.pow(2)
     # pyiqa counts in float32 (exact for these sizes) and divides the float64 sums by the counts
     count_left = (x < 0).sum(dim=-1, dtype=torch.float32)
     count_right = (x > 0).sum(dim=-1, dtype=torch.float32)
-    left_var = (sq * (x < 0)).sum(dim=-1) / count_left
-    right_var = (sq * (x > 0)).sum(dim=-1) / count_right
-    if soft:
-        tiny = torch.finfo(x.dtype).tiny ** 0.5
-        left_var, right_var = left_var.clamp_min(tiny), right_var.clamp_min(tiny)
-    left_std, right_std = torch.sqrt(left_var), torch.sqrt(right_var)
+    left_std = torch.sqrt((sq * (x < 0)).sum(dim=-1) / count_left)
+    right_std = torch.sqrt((sq * (x > 0)).sum(dim=-1) / count_right)
     gammahat = left_std / right_std
     rhat = x.abs().mean(dim=-1).pow(2) / sq.mean(dim=-1)
     rhatnorm = (rhat * (gammahat.pow(3) + 1) * (gammahat + 1)) / (gammahat.pow(2) + 1).pow(2)
-    if soft:
-        alpha = soft_lookup(tab, rhatnorm)
-        scale = (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)).exp().sqrt()
-        return alpha, left_std * scale, right_std * scale
     if tab.monotone:
         pos = nearest_in_table(tab.r_gam, rhatnorm, tab.safe_max)
     else:  # a dtype whose table is not monotone: the exhaustive search
@@ -128,21 +116,55 @@ def estimate_aggd(x: Tensor, soft: bool = False) -> tuple[Tensor, Tensor, Tensor
     return alpha, left_std * scale, right_std * scale
 
 
+def estimate_aggd_soft(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Differentiable AGGD fit of each row of ``x`` [M, P]: ``(alpha, beta_l, beta_r, undefined)``.
+
+    The shape comes from :func:`soft_lookup`. Rows the exact fit leaves undefined (no negative or no positive
+    value, or all zero: NaN in pyiqa) are flagged in ``undefined`` and computed on guarded values instead, so
+    no NaN or inf ever enters the autograd graph (one would turn every gradient of the batch into NaN).
+    """
+    tab = aggd_table(x.dtype, x.device)
+    sq = x.pow(2)
+    neg, pos = (x < 0).to(x.dtype), (x > 0).to(x.dtype)
+    count_left, count_right = neg.sum(dim=-1), pos.sum(dim=-1)
+    mean_sq = sq.mean(dim=-1)
+    undefined = (count_left == 0) | (count_right == 0) | (mean_sq == 0)
+    tiny = torch.finfo(x.dtype).tiny ** 0.5
+    left_std = ((sq * neg).sum(dim=-1) / count_left.clamp_min(1)).clamp_min(tiny).sqrt()
+    right_std = ((sq * pos).sum(dim=-1) / count_right.clamp_min(1)).clamp_min(tiny).sqrt()
+    gammahat = (left_std / right_std).clamp(1e-3, 1e3)  # beyond this the shape is at the table's end anyway
+    rhat = x.abs().mean(dim=-1).pow(2) / mean_sq.clamp_min(tiny)
+    rhatnorm = (rhat * (gammahat.pow(3) + 1) * (gammahat + 1)) / (gammahat.pow(2) + 1).pow(2)
+    alpha = soft_lookup(tab, rhatnorm)
+    scale = (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)).exp().sqrt()
+    return alpha, left_std * scale, right_std * scale, undefined
+
+
 def block_features(blocks: Tensor, soft: bool = False) -> Tensor:
     """18 NIQE features of each normalised block: [M, h, w] -> [M, 18] (pyiqa ``compute_feature`` order).
 
     The block and its four neighbour products (circular shifts within the block, as pyiqa) go through one
-    batched :func:`estimate_aggd` call (``soft``: its differentiable variant).
+    batched AGGD fit; ``soft``: the differentiable fit (:func:`estimate_aggd_soft`), a block with an
+    undefined fit gets NaN features only at the end (NaN blocks are left out of the NIQE distance).
     """
     m = blocks.shape[0]
     prods = [blocks * torch.roll(blocks, s, dims=(1, 2)) for s in _SHIFTS]
-    alpha, beta_l, beta_r = (t.reshape(5, m) for t in estimate_aggd(torch.stack([blocks, *prods]).reshape(5 * m, -1), soft))
+    rows = torch.stack([blocks, *prods]).reshape(5 * m, -1)
+    if soft:
+        alpha, beta_l, beta_r, undefined = estimate_aggd_soft(rows)
+        undefined = undefined.reshape(5, m).any(dim=0)
+    else:
+        alpha, beta_l, beta_r = estimate_aggd(rows)
+    alpha, beta_l, beta_r = (t.reshape(5, m) for t in (alpha, beta_l, beta_r))
     feats = [alpha[0], (beta_l[0] + beta_r[0]) / 2]
     for i in range(1, 5):
         a, bl, br = alpha[i], beta_l[i], beta_r[i]
         mean = (br - bl) * (torch.lgamma(2 / a) - torch.lgamma(1 / a)).exp()  # Eq. 8 of the NIQE paper
         feats.extend((a, mean, bl, br))
-    return torch.stack(feats, dim=-1)
+    out = torch.stack(feats, dim=-1)
+    if soft:
+        out = torch.where(undefined[:, None], torch.full_like(out, float("nan")), out)
+    return out
 
 
 def gauss_filter(img: Tensor, kernel: Tensor) -> Tensor:

@@ -155,7 +155,7 @@ def niqe_scores(images: Tensor, mu: Tensor, cov: Tensor, patch: int, soft: bool 
     """
     side = min(images.shape[-2:])
     feats, _ = patch_features(luma255(images), min(patch, side - side % 2), soft=soft)  # [N,B,36]
-    return _niqe_distance(feats, mu, cov)
+    return _niqe_distance(feats, mu, cov, soft)
 
 
 def _niqe_scores_ref(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Tensor:
@@ -165,11 +165,11 @@ def _niqe_scores_ref(images: Tensor, mu: Tensor, cov: Tensor, patch: int) -> Ten
     return _niqe_distance(feats, mu, cov)
 
 
-def _niqe_distance(feats: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+def _niqe_distance(feats: Tensor, mu: Tensor, cov: Tensor, soft: bool = False) -> Tensor:
     """NIQE distance (Eq. 10) of each image's blocks [N,B,36] to the pristine model; NaN blocks left out.
 
     The pinv cannot be precomputed from the pristine model alone: it inverts the mean of the pristine and
-    the image's own covariance, so it is one batched pinv per call.
+    the image's own covariance, so it is one batched pinv per call (``soft``: a solve, for its gradient).
     """
     valid = torch.isfinite(feats).all(dim=-1, keepdim=True)  # [N,B,1]
     count = valid.sum(dim=1)  # [N,1]
@@ -178,9 +178,13 @@ def _niqe_distance(feats: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
     dev = torch.where(valid, x - mean.unsqueeze(1), torch.zeros_like(x))
     # sample covariance (n - 1), zero for a single block: pyiqa's nancov / np.cov convention
     cov_d = dev.transpose(1, 2) @ dev / (count - 1).clamp_min(1).unsqueeze(-1)
-    inv = torch.linalg.pinv((cov.to(cov_d) + cov_d) / 2)
+    pooled = (cov.to(cov_d) + cov_d) / 2
     diff = (mu.to(mean) - mean).unsqueeze(1)  # [N,1,36]
-    out = (diff @ inv @ diff.transpose(1, 2)).reshape(-1).clamp_min(0).sqrt()
+    if soft:  # rewards: solve has a stable gradient; pinv's (SVD) blows up on close singular values
+        quad = diff @ torch.linalg.solve(pooled, diff.transpose(1, 2))
+        out = quad.reshape(-1).clamp_min(1e-12).sqrt()
+    else:
+        out = (diff @ torch.linalg.pinv(pooled) @ diff.transpose(1, 2)).reshape(-1).clamp_min(0).sqrt()
     return torch.where(count.reshape(-1) > 0, out, torch.full_like(out, float("nan"))).to(torch.float32)
 
 
