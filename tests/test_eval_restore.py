@@ -92,6 +92,11 @@ def test_eval_log_adds_nr_metrics_to_the_finished_run(run, folders, tmp_path, ca
     assert "student/target_psnr" in metrics  # the run's own metrics are untouched
     assert json.loads((rd / "eval-test.json").read_text())["metrics"] == {
         k: metrics[k] for k in ("input/target_entropy", "student/target_entropy")}
+    # several runs in one call (here the same one twice); --json takes one run only
+    assert main(["eval", "--checkpoint", str(rd), str(rd), "--data", "test", "--nr-metrics", "entropy", "--log"]) == 0
+    assert capsys.readouterr().out.count("logged to the run's MLflow run") == 2
+    assert main(["eval", "--checkpoint", str(rd), str(rd), "--data", "test", "--json", str(out)]) == 2
+    assert "give one --checkpoint" in capsys.readouterr().err
     # a folder is not the run's data: refused, nothing logged
     assert main(["eval", "--checkpoint", str(rd), "--data", str(folders / "photos"), "--log"]) == 2
     assert "--data real or --data test" in capsys.readouterr().err

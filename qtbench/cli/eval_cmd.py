@@ -18,6 +18,7 @@ EPILOG = """examples:
   qtbench eval --checkpoint runs/dehaze/mt/s0-abc123 --data pairs/ --json out.json   # pairs/input, pairs/gt
   qtbench eval --checkpoint runs/underwater/mt+qualiteacher/s0-abc123 --data real --all-levels
   qtbench eval --checkpoint runs/dehaze/mt/s0-abc123 --data real --nr-metrics entropy --log   # add to the run
+  qtbench eval --checkpoint runs/dehaze/*/s*-* --data real --nr-metrics entropy --log        # ... to every run
 
 --data real | test: the run's own real set (NR only) or synthetic target-test set (rebuilt from the cache).
 """
@@ -28,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Restore every image of --data with a run's student (or teacher) and print "
                        "PSNR/SSIM (paired folders) and no-reference metrics as a table; --json writes them too.")
-    p.add_argument("--checkpoint", required=True, help="run folder or its checkpoint.pt")
+    p.add_argument("--checkpoint", required=True, nargs="+",
+                   help="run folder or its checkpoint.pt; several (e.g. runs/dehaze/*/s*-*) are scored one after the other")
     p.add_argument("--data", required=True, help="folder of images, paired folder (input/ + gt/), or real | test")
     levels = p.add_mutually_exclusive_group()
     levels.add_argument("--level", type=int, default=None, help="quality level (default: the run's inference level)")
@@ -94,10 +96,21 @@ def score(trained, inputs, gts, levels, nr_names) -> tuple[dict, dict]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    if len(args.checkpoint) > 1 and args.json_out:
+        raise UserError("--json writes one run's numbers: give one --checkpoint (or use --log for several runs)")
+    for i, ckpt in enumerate(args.checkpoint):
+        if i:
+            print()
+        evaluate_one(args, ckpt)
+    return 0
+
+
+def evaluate_one(args: argparse.Namespace, checkpoint: str) -> None:
+    """Score one run (``qtbench eval`` for one ``--checkpoint``)."""
     from qtbench import atomic
     from qtbench.eval.trained import load_trained
 
-    trained = load_trained(args.checkpoint, args.model, args.device)
+    trained = load_trained(checkpoint, args.model, args.device)
     if args.all_levels:
         if trained.num_levels == 0:
             raise UserError(f"--all-levels: this run ({trained.cfg.method}) is not quality-conditioned")
@@ -134,9 +147,8 @@ def handle(args: argparse.Namespace) -> int:
         print(f"logged to the run's MLflow run: {', '.join(sorted(logged))}")
     if args.json_out:
         atomic.write_json(Path(args.json_out), {
-            "checkpoint": str(args.checkpoint), "run_dir": str(trained.run_dir), "method": trained.cfg.method,
+            "checkpoint": str(checkpoint), "run_dir": str(trained.run_dir), "method": trained.cfg.method,
             "task": trained.cfg.task.name, "model": trained.which, "data": label, "paired": gts is not None,
             "levels": levels, "n_images": len(names), "names": names, "skipped": bad, "nr_metrics": nr_names,
             "reward_metrics": trained.reward_metrics, "flagged": flagged, "means": means, "per_image": per_image})
         print(f"json: {args.json_out}")
-    return 0
