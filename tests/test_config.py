@@ -62,6 +62,7 @@ def test_addon_config_group():
         (["pl.w_pl=-1"], "loss weight"),
         (["pl.w_sup=-0.5"], "loss weight"),
         (["pl.ema_decay=1.5"], "ema_decay"),
+        (["runtime.chunk_rows=-2"], "runtime.chunk_rows"),
         (["task.source.beta=[2.0,1.0]"], "beta"),
         (["framework=oracle"], "--method"),
         (["seed=3"], "--seed"),
