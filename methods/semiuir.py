@@ -59,11 +59,6 @@ class SemiUIRConfig:
     # initial bank: "black" images (source: baselines.md §3.1, create_candidate.py); "teacher": a crop's first
     # PL is stored unconditionally (a qtbench option: no pull toward black while the teacher loses to the student)
     init: str = "black"
-    # normalised score of that black initial PL. None: score it with the ensemble, as the official code scores it
-    # with MUSIQ (low there, so a teacher PL soon replaces it). qtbench default 0.0 (the worst score): offline the
-    # MUSIQ-role member is PIQE, which cannot score a black image (NaN -> the ensemble's fallback 0.5); 42 % of
-    # seed-0 teacher candidates score below 0.5, so their crops kept training toward black (-2.3 to -3.8 dB)
-    black_score: Optional[float] = 0.0
 
 
 @frameworks.register(
@@ -133,11 +128,8 @@ class ReliableBank(Framework):
         """[2] (member, combined) score of an all-black label: the bank's initial content."""
         shape = tuple(like.shape[1:])
         if shape not in self.black:
-            if self.cfg.black_score is not None:
-                self.black[shape] = like.new_full((2,), float(self.cfg.black_score))
-            else:
-                s = self.ensemble.score(like.new_zeros(1, *shape))
-                self.black[shape] = torch.stack([s.members[self.member][0], s.combined[0]])
+            s = self.ensemble.score(like.new_zeros(1, *shape))
+            self.black[shape] = torch.stack([s.members[self.member][0], s.combined[0]])
         return self.black[shape]
 
     def select(self, pl: PLBatch, batch: TargetBatch, step: int) -> PLBatch:

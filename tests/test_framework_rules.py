@@ -134,9 +134,8 @@ def test_bank_addon_stores_only_candidates_the_framework_kept():
 def test_semiuir_replaces_only_when_teacher_beats_student_and_bank():
     ens = TableEnsemble(black=0.1)
     student = nn.Identity()
-    fw = _framework(ReliableBank, "semiuir", "framework.storage=float32", "framework.black_score=null", ensemble=ens,
-                    student=student)
-    # step 1 (empty bank = black, scored by the ensemble: 0.1): teacher 0.5 vs student [0.4, 0.6, 0.4]
+    fw = _framework(ReliableBank, "semiuir", "framework.storage=float32", ensemble=ens, student=student)
+    # step 1 (empty bank = black, score 0.1): teacher 0.5 vs student [0.4, 0.6, 0.4]
     ens.queue.append({"piqe": torch.tensor([0.4, 0.6, 0.4])})
     pl = fw.select(_pl([[0.2], [0.3], [0.4]], {"piqe": [[0.5], [0.5], [0.5]]}), _batch([0, 1, 2]), 0)
     assert _pixels(pl) == [0.2, 0.0, 0.4]  # crop 1: the student wins, positive = the black bank image
@@ -147,18 +146,6 @@ def test_semiuir_replaces_only_when_teacher_beats_student_and_bank():
     assert _pixels(pl) == [0.2, 0.7, 0.4]
     assert float(fw.step_metrics()["semiuir/accept_rate"]) == pytest.approx(1 / 3)
     assert fw.store.n_used == 3
-
-
-@pytest.mark.parametrize("black_score, accepted", [(None, [False, True]), (0.0, [True, True])])
-def test_semiuir_black_initial_label_score(black_score, accepted):
-    """Offline PIQE cannot score black (NaN -> fallback 0.5): scored by the ensemble, a teacher PL of 0.3 never
-    replaces it; with the default black_score 0.0 any PL that beats the student does."""
-    ens = TableEnsemble(black=0.5)
-    override = "framework.black_score=null" if black_score is None else f"framework.black_score={black_score}"
-    fw = _framework(ReliableBank, "semiuir", "framework.storage=float32", override, ensemble=ens, student=nn.Identity())
-    ens.queue.append({"piqe": torch.tensor([0.2, 0.2])})
-    pl = fw.select(_pl([[0.3], [0.6]], {"piqe": [[0.3], [0.6]]}), _batch([0, 1]), 0)
-    assert _pixels(pl) == [0.3 if accepted[0] else 0.0, 0.6]
 
 
 def test_semiuir_best_view_then_acceptance_and_gate_fallback():
