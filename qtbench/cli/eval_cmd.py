@@ -98,6 +98,10 @@ def score(trained, inputs, gts, levels, nr_names) -> tuple[dict, dict]:
 def handle(args: argparse.Namespace) -> int:
     if len(args.checkpoint) > 1 and args.json_out:
         raise UserError("--json writes one run's numbers: give one --checkpoint (or use --log for several runs)")
+    if args.log:
+        from qtbench.eval.log_back import check_log_args
+
+        check_log_args(args.data, args.all_levels)
     for i, ckpt in enumerate(args.checkpoint):
         if i:
             print()
@@ -123,8 +127,6 @@ def evaluate_one(args: argparse.Namespace, checkpoint: str) -> None:
 
     for n in nr_names:
         nr_metric(n)  # unknown or full-reference names fail now, before any image is restored
-    if args.log and (args.data not in ("real", "test") or args.all_levels):
-        raise UserError("--log adds metrics to the run itself: use it with --data real or --data test, one level")
     label, names, inputs, gts, bad = load_data(args.data, trained, args.skip_bad)
     means, per_image = score(trained, inputs, gts, levels, nr_names)
     flagged = sorted(set(nr_names) & set(trained.reward_metrics))

@@ -82,6 +82,8 @@ class PLTrainer:
         # hooks run in the add-ons' declared order (gate, bank, then levels), whatever the method order
         addons = sorted(addons, key=lambda a: a.order)
         self.cfg, self.data, self.framework, self.addons, self.ensemble = cfg, data, framework, addons, ensemble
+        # an add-on such as maug makes its own candidates: the framework's teacher pass would be thrown away
+        self.candidates_replaced = any(a.replaces_candidates for a in addons)
         self.on_step = on_step  # e.g. the tuner's target-val reports (qtbench.tune.monitor); may raise to stop
         self.run_dir, self.device, self.evaluate, self.log, self.progress = Path(run_dir), device, evaluate, log, progress
         torch.manual_seed(cfg.seed)
@@ -201,8 +203,7 @@ class PLTrainer:
         pl = None
         if batch is not None:
             with t("teacher"):
-                replaced = any(a.replaces_candidates for a in self.addons)
-                cands = None if replaced else fw.candidates(self.teacher, batch)
+                cands = None if self.candidates_replaced else fw.candidates(self.teacher, batch)
                 for a in self.addons:
                     cands = a.on_candidates(self.teacher, batch, cands)
                 pl = PLBatch.from_candidates(cands)

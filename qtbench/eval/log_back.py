@@ -26,12 +26,18 @@ def metric_names(data: str, means: dict[str, dict[str, float]], nr_names: list[s
     return {f"{row.split('@')[0]}/{prefix}_{m}": float(vals[m]) for row, vals in means.items() for m in nr_names}
 
 
+def check_log_args(data: str, all_levels: bool) -> None:
+    """UserError unless ``--log`` can apply: the run's own set (``real`` | ``test``) at one level."""
+    if data not in SET_PREFIX or all_levels:
+        raise UserError("--log adds metrics to the run itself: use it with --data real or --data test, one level")
+
+
 def log_to_run(trained: Any, data: str, means: dict[str, dict[str, float]], nr_names: list[str]) -> dict[str, float]:
     """Log the NR means of ``qtbench eval`` into ``trained``'s MLflow run; returns what was logged.
 
     Raises:
-        UserError: ``--data`` is a folder (only the run's own sets belong to it), several levels were scored,
-            or the run folder has no finished summary / MLflow run id.
+        UserError: :func:`check_log_args` fails (a folder, several levels), or the run folder has no finished
+            summary / MLflow run id.
     """
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
@@ -39,10 +45,7 @@ def log_to_run(trained: Any, data: str, means: dict[str, dict[str, float]], nr_n
     from qtbench import atomic
     from qtbench.tracking.mlflow_tracker import default_tracking_uri
 
-    if data not in SET_PREFIX:
-        raise UserError(f"--log needs --data real or --data test (the run's own sets), not {data!r}")
-    if len(means) != 2:
-        raise UserError("--log logs one model at one level: drop --all-levels")
+    check_log_args(data, all_levels=len(means) != 2)  # rows: the input and one model at one level
     summary_path = trained.run_dir / "summary.json"
     if not summary_path.is_file():
         raise UserError(f"{trained.run_dir} has no summary.json: --log adds metrics to finished runs only")

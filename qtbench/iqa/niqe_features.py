@@ -95,6 +95,16 @@ def soft_lookup(tab: AGGDTable, values: Tensor) -> Tensor:
     return tab.gam[lo] + t * (tab.gam[hi] - tab.gam[lo])
 
 
+def _rhatnorm(rhat: Tensor, gammahat: Tensor) -> Tensor:
+    """pyiqa's normalised moment ratio of an AGGD fit (the value looked up in the shape table)."""
+    return (rhat * (gammahat.pow(3) + 1) * (gammahat + 1)) / (gammahat.pow(2) + 1).pow(2)
+
+
+def _beta_scale(alpha: Tensor) -> Tensor:
+    """Factor turning the one-sided deviations into AGGD scales ``beta`` for shape ``alpha``."""
+    return (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)).exp().sqrt()
+
+
 def estimate_aggd(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """AGGD ``(alpha, beta_l, beta_r)`` of each row of ``x`` [M, P]; pyiqa's ``estimate_aggd_param`` numbers."""
     tab = aggd_table(x.dtype, x.device)
@@ -106,13 +116,13 @@ def estimate_aggd(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     right_std = torch.sqrt((sq * (x > 0)).sum(dim=-1) / count_right)
     gammahat = left_std / right_std
     rhat = x.abs().mean(dim=-1).pow(2) / sq.mean(dim=-1)
-    rhatnorm = (rhat * (gammahat.pow(3) + 1) * (gammahat + 1)) / (gammahat.pow(2) + 1).pow(2)
+    rhatnorm = _rhatnorm(rhat, gammahat)
     if tab.monotone:
         pos = nearest_in_table(tab.r_gam, rhatnorm, tab.safe_max)
     else:  # a dtype whose table is not monotone: the exhaustive search
         pos = (tab.r_gam - rhatnorm.unsqueeze(-1)).abs().argmin(dim=-1)
     alpha = tab.gam[pos]
-    scale = (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)).exp().sqrt()
+    scale = _beta_scale(alpha)
     return alpha, left_std * scale, right_std * scale
 
 
@@ -134,9 +144,8 @@ def estimate_aggd_soft(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     right_std = ((sq * pos).sum(dim=-1) / count_right.clamp_min(1)).clamp_min(tiny).sqrt()
     gammahat = (left_std / right_std).clamp(1e-3, 1e3)  # beyond this the shape is at the table's end anyway
     rhat = x.abs().mean(dim=-1).pow(2) / mean_sq.clamp_min(tiny)
-    rhatnorm = (rhat * (gammahat.pow(3) + 1) * (gammahat + 1)) / (gammahat.pow(2) + 1).pow(2)
-    alpha = soft_lookup(tab, rhatnorm)
-    scale = (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)).exp().sqrt()
+    alpha = soft_lookup(tab, _rhatnorm(rhat, gammahat))
+    scale = _beta_scale(alpha)
     return alpha, left_std * scale, right_std * scale, undefined
 
 

@@ -94,7 +94,6 @@ def _patch_features_ref(y: Tensor, patch: int, sharpness: bool = False) -> tuple
         y: [N,1,H,W] luma in [0, 255] (:func:`luma255`).
         patch: block size at full resolution (half of it at the second scale).
         sharpness: also return each block's sharpness (fitting only).
-        soft: differentiable AGGD shapes (:func:`qtbench.iqa.niqe_features.soft_lookup`; rewards only).
 
     Returns:
         ``(features [N,B,36], sharpness [N,B] or None)`` with B blocks per image (partial blocks are discarded).

@@ -94,8 +94,8 @@ class UNet(nn.Module):
         """
         n = x.shape[0]
         if 0 < self.max_rows < n:
-            lv = None if level is None else torch.as_tensor(level, device=x.device, dtype=torch.long).reshape(-1)
-            lv = None if lv is None else (lv.expand(n) if lv.numel() == 1 else lv)
+            # one level per row (a scalar level is broadcast), so each chunk takes its own slice
+            lv = None if level is None else torch.as_tensor(level, device=x.device, dtype=torch.long).reshape(-1).expand(n)
             parts = [self._restore(x[i : i + self.max_rows], None if lv is None else lv[i : i + self.max_rows])
                      for i in range(0, n, self.max_rows)]
             return torch.cat(parts)
