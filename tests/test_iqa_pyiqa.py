@@ -48,6 +48,18 @@ def test_piqe_metadata_and_batched_equals_per_image(torch_home):
     assert torch.allclose(m(x), 1 - batch / 100, atol=1e-6)
 
 
+def test_scoring_turns_tf32_off_only_for_its_own_call(torch_home):
+    """PIQE's thresholds turned cuDNN TF32 rounding into score jumps on a GPU; the flag is restored after."""
+    member = PyiqaMember(MemberConfig(name="piqe"))
+    torch.backends.cudnn.allow_tf32 = True
+    seen = []
+    forward = member.net.forward
+    member.net.forward = lambda x: seen.append(torch.backends.cudnn.allow_tf32) or forward(x)
+    member.raw(torch.rand(2, 3, 64, 64))
+    assert seen and not any(seen)
+    assert torch.backends.cudnn.allow_tf32
+
+
 def test_missing_weights_name_file_cache_dir_and_command_without_network(torch_home):
     with pytest.raises(UserError) as err:
         PyiqaMember(MemberConfig(name="musiq"))

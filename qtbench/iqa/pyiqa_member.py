@@ -103,7 +103,11 @@ class PyiqaMember(Member):
 
     def raw(self, images: Tensor) -> Tensor:
         """[N,3,H,W] in [0,1] -> [N] raw pyiqa scores (float32); grad only for differentiable metrics."""
-        with torch.set_grad_enabled(self.differentiable and torch.is_grad_enabled()):
+        cudnn = torch.backends.cudnn
+        # no TF32 in cuDNN convolutions: PIQE's block thresholds turned TF32 rounding into 0.1 normalised
+        # score jumps between batched and one-image scoring on an H100 (a no-op on CPU)
+        with torch.set_grad_enabled(self.differentiable and torch.is_grad_enabled()), cudnn.flags(
+                enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False):
             return self._score(images).to(torch.float32)
 
     @classmethod
