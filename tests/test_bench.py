@@ -35,6 +35,8 @@ def test_bench_scoring_quick(tmp_path):
         assert row["batched_s"] > 0 and row["looped_s"] > 0 and row["speedup"] > 0
         assert row["images"] == res["candidates"]["batch"] * res["candidates"]["k"]
     assert set(res["rows"]["offline/score"]["members"]) == {"niqe_fit", "piqe", "degprob"}
+    # each member's own batched-vs-looped gap is recorded, so a disagreement names its member
+    assert all(m["max_abs_diff"] <= 1e-5 for m in res["rows"]["offline/score"]["members"].values())
     assert "musiq" in res["rows"]["offline+musiq_random/score"]["members"]
     assert not (tmp_path / "step.json").exists()
 
@@ -114,3 +116,29 @@ def test_looped_scores_and_mask_match_batched():
     for k in per:
         assert torch.allclose(s.members[k], torch.tensor(per[k]), atol=1e-6)
     assert torch.allclose(ens.block_mask(x, 8), looped_block_mask(ens, x, 8), atol=1e-6)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--scale", "paper"], "add --device cuda"),
+    (["--device", "cuda", "--scale", "smoke"], "no CUDA GPU"),
+])
+def test_paper_scale_and_cuda_without_a_gpu_fail_in_one_line(tmp_path, args, needle):
+    if torch.cuda.is_available() and "--device" in args:
+        pytest.skip("this machine has a GPU")
+    out = run_cli("bench", "--which", "step", *args, "--out", str(tmp_path))
+    assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_stage_timer_syncs_around_each_stage_when_asked():
+    from qtbench.engine.timers import StageTimer
+
+    calls = []
+    timer = StageTimer(sync=lambda: calls.append(1))
+    with timer("teacher"):
+        assert len(calls) == 1  # queued work of earlier stages is waited for before the clock starts
+    assert len(calls) == 2 and timer.seconds["teacher"] >= 0
+    plain = StageTimer()
+    with plain("student"):
+        pass
+    assert plain.sync is None

@@ -108,3 +108,21 @@ def test_host_baseline_pairs_each_framework_with_its_own_add_on_row():
         assert (label_of[host], col) not in block.vs  # hosts and controls have no partner
     assert (label_of["oracle"], col) not in block.vs
     assert "without the add-ons" in table.baseline
+
+
+def test_bench_provenance_names_the_gpu_and_member_gaps(tmp_path):
+    import json
+
+    from qtbench.report import bench_md
+
+    member = {"weight": 0.4, "batched_s": 0.01, "looped_s": 0.1, "max_abs_diff": 6e-8}
+    d = {"bench": "scoring", "machine": {"cpu": "Xeon", "cores": 16, "threads": 0, "torch_threads": 16,
+                                         "device": "cuda", "gpu": "NVIDIA H100 80GB HBM3"},
+         "results": {"rows": {"offline/score": {"what": "scores", "images": 24, "batched_s": 0.02, "looped_s": 0.3,
+                                                "speedup": 15.0, "max_abs_diff": 1e-7,
+                                                "members": {"piqe": member}}}}}
+    path = tmp_path / "h100_scoring.json"
+    path.write_text(json.dumps(d))
+    text = "\n".join(bench_md.render_file(path, tmp_path))
+    assert "GPU NVIDIA H100 80GB HBM3 (CUDA); host Xeon, 16 cores, 16 thread(s)" in text
+    assert "| &nbsp;&nbsp;piqe (w 0.4) | 0.010 | 0.100 | 10.00x | 6.0e-08 |" in text

@@ -73,7 +73,7 @@ class BenchContext:
         data: the task data (``TaskData``).
         base_state: the cached base model's state dict.
         ensemble: the run's IQA ensemble (offline preset at smoke/cpu scale).
-        device: always CPU here (the bench measures CPU cost).
+        device: ``--device``: CPU (the default; cpu/smoke scale) or CUDA (paper scale on a GPU).
         musiq: the ensemble with random MUSIQ added, built on first use.
     """
 
@@ -83,6 +83,11 @@ class BenchContext:
     ensemble: torch.nn.Module
     device: torch.device
     musiq: torch.nn.Module | None = field(default=None)
+
+    @property
+    def sync(self) -> Callable[[], None] | None:
+        """``torch.cuda.synchronize`` on CUDA (timings must wait for queued kernels), else None."""
+        return torch.cuda.synchronize if self.device.type == "cuda" else None
 
     def musiq_ensemble(self) -> torch.nn.Module:
         if self.musiq is None:
@@ -104,7 +109,7 @@ def build_context(args: Any) -> BenchContext:
     from qtbench.runner import build_iqa
 
     cfg = compose("mt+qualiteacher", args)
-    device = torch.device("cpu")
+    device = torch.device(args.device)
     data = registry.tasks.get(cfg.task.name).obj(cfg.task).build(cfg.seed, progress=False)
     base_state, _ = get_base_model(cfg, data.train, device, progress=False)
     ensemble = build_iqa(cfg, data, device, progress=False)
@@ -133,13 +138,14 @@ def _git() -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
-def machine(threads: int) -> dict[str, Any]:
-    """CPU model, cores, the torch threads used and the load average now (call again at the end)."""
+def machine(threads: int, device: str = "cpu") -> dict[str, Any]:
+    """CPU model, cores, the torch threads used, the GPU on CUDA, and the load average now (call again at the end)."""
     cores = os.cpu_count()
     with contextlib.suppress(AttributeError):
         cores = len(os.sched_getaffinity(0))
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
     return {"cpu": _cpu_model(), "cores": cores, "threads": threads, "torch_threads": torch.get_num_threads(),
-            "load_start": list(os.getloadavg())}
+            "device": device, "gpu": gpu, "load_start": list(os.getloadavg())}
 
 
 def provenance(args: Any, command: str, mach: dict[str, Any]) -> dict[str, Any]:
@@ -154,10 +160,14 @@ def provenance(args: Any, command: str, mach: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- timing ---------------------------------------------------------------------------------------
-def clock(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
-    """(seconds, result) of ``fn(*args)``."""
+def clock(fn: Callable[..., Any], *args: Any, sync: Callable[[], None] | None = None) -> tuple[float, Any]:
+    """(seconds, result) of ``fn(*args)``; with ``sync`` (CUDA), queued GPU work is waited for on both ends."""
+    if sync is not None:
+        sync()
     t0 = time.perf_counter()
     out = fn(*args)
+    if sync is not None:
+        sync()
     return time.perf_counter() - t0, out
 
 
@@ -166,20 +176,24 @@ def median(xs: list[float]) -> float:
 
 
 @contextlib.contextmanager
-def member_clock(ensemble: torch.nn.Module) -> Iterator[dict[str, float]]:
+def member_clock(ensemble: torch.nn.Module, sync: Callable[[], None] | None = None) -> Iterator[dict[str, float]]:
     """Accumulate the seconds each member spends in ``raw`` while the block runs, whoever calls it.
 
     Wraps the bound method on the instance (restored afterwards), so the ensemble's own batched ``score``
-    is timed per member without calling the members a second time.
+    is timed per member without calling the members a second time. ``sync``: as in :func:`clock`.
     """
     seconds = {k: 0.0 for k in ensemble.members}
 
     def wrap(name: str, fn: Callable) -> Callable:
         def timed(images: torch.Tensor) -> torch.Tensor:
+            if sync is not None:
+                sync()
             t0 = time.perf_counter()
             try:
                 return fn(images)
             finally:
+                if sync is not None:
+                    sync()
                 seconds[name] += time.perf_counter() - t0
         return timed
 

@@ -120,7 +120,7 @@ def looped_block_mask(ensemble: Any, images: Tensor, block: int) -> Tensor:
 
 
 def _compare(name: str, ensemble: Any, x: Tensor, rounds: int, batched_fn: Any, looped_fn: Any,
-             diff_fn: Any) -> dict[str, Any]:
+             diff_fn: Any, sync: Any = None) -> dict[str, Any]:
     """Alternate batched and looped ``rounds`` times (order flipped every round); medians and agreement."""
     times: dict[str, list[float]] = {"batched": [], "looped": []}
     members: dict[str, dict[str, list[float]]] = {v: {k: [] for k in ensemble.members} for v in times}
@@ -128,25 +128,34 @@ def _compare(name: str, ensemble: Any, x: Tensor, rounds: int, batched_fn: Any, 
     for r in range(rounds):
         for variant in (("batched", "looped") if r % 2 == 0 else ("looped", "batched")):
             fn = batched_fn if variant == "batched" else looped_fn
-            with member_clock(ensemble) as sec:
-                t, outs[variant] = clock(fn, x)
+            with member_clock(ensemble, sync) as sec:
+                t, outs[variant] = clock(fn, x, sync=sync)
             times[variant].append(t)
             for k, v in sec.items():
                 members[variant][k].append(v)
     diff = diff_fn(outs["batched"], outs["looped"])
+    per_member = _member_diffs(outs["batched"], outs["looped"])
     b, lo = median(times["batched"]), median(times["looped"])
     return {"what": name, "images": int(x.shape[0]), "size": list(x.shape[-2:]), "rounds": rounds,
             "batched_s": b, "looped_s": lo, "speedup": lo / b, "max_abs_diff": diff,
             "agree": bool(diff <= TOLERANCE), "raw_s": times,
             "members": {k: {"weight": ensemble.weights[k], "batched_s": median(members["batched"][k]),
-                            "looped_s": median(members["looped"][k])} for k in ensemble.members}}
+                            "looped_s": median(members["looped"][k]), "max_abs_diff": per_member.get(k)}
+                        for k in ensemble.members}}
+
+
+def _member_diffs(batched: Any, looped: Any) -> dict[str, float]:
+    """Per member, the largest |batched - looped| normalised score (whole-image scores only; {} for masks)."""
+    if not isinstance(looped, tuple):
+        return {}
+    return {k: float((batched.members[k].cpu() - torch.tensor(v)).abs().max()) for k, v in looped[1].items()}
 
 
 def _score_diff(batched: Any, looped: Any) -> float:
     combined, per = looped
-    d = (batched.combined - torch.tensor(combined)).abs().max().item()
+    d = (batched.combined.cpu() - torch.tensor(combined)).abs().max().item()
     for k, v in per.items():
-        d = max(d, (batched.members[k] - torch.tensor(v)).abs().max().item())
+        d = max(d, (batched.members[k].cpu() - torch.tensor(v)).abs().max().item())
     return float(d)
 
 
@@ -155,18 +164,20 @@ def run(ctx: BenchContext, rounds: int, musiq: bool, musiq_rounds: int) -> dict[
     x = step_candidates(ctx)
     block = int(ctx.cfg.iqa.block_size)
     ens = ctx.ensemble
+    sync = ctx.sync
     rows = {
-        "offline/score": _compare("scores", ens, x, rounds, ens.score, lambda im: looped_scores(ens, im), _score_diff),
+        "offline/score": _compare("scores", ens, x, rounds, ens.score, lambda im: looped_scores(ens, im), _score_diff,
+                                  sync),
         "offline/score_official": _compare("scores vs official loop", ens, x, rounds, ens.score,
-                                           lambda im: looped_scores(ens, im, _reference), _score_diff),
+                                           lambda im: looped_scores(ens, im, _reference), _score_diff, sync),
         "offline/block_mask": _compare(f"block mask ({block} px tiles)", ens, x, rounds,
                                        lambda im: ens.block_mask(im, block), lambda im: looped_block_mask(ens, im, block),
-                                       lambda a, b: float((a - b).abs().max())),
+                                       lambda a, b: float((a.cpu() - b.cpu()).abs().max()), sync),
     }
     if musiq:
         me = ctx.musiq_ensemble()
         rows[f"{MUSIQ_LABEL}/score"] = _compare("scores", me, x, musiq_rounds, me.score,
-                                                lambda im: looped_scores(me, im), _score_diff)
+                                                lambda im: looped_scores(me, im), _score_diff, sync)
     b, k = int(ctx.cfg.pl.batch_target), x.shape[0] // int(ctx.cfg.pl.batch_target)
     return {"candidates": {"batch": b, "k": k, "size": int(x.shape[-1]), "views": list(ctx.cfg.addons.maug.views),
                            "source": "base model (teacher) on grid crops of the unlabelled target images"},
@@ -188,5 +199,7 @@ def table(results: dict[str, Any]) -> str:
         for k, m in r["members"].items():
             sp = m["looped_s"] / m["batched_s"] if m["batched_s"] > 0 else float("nan")
             label = f"  {k} (w {m['weight']:.2f})"
-            out.append(f"{label:<40}{m['batched_s']:>10.4f}{m['looped_s']:>10.4f}{sp:>8.2f}x")
+            d = m.get("max_abs_diff")  # absent in result files written before it was recorded
+            out.append(f"{label:<40}{m['batched_s']:>10.4f}{m['looped_s']:>10.4f}{sp:>8.2f}x"
+                       + (f"{d:>11.1e}" if d is not None else ""))
     return "\n".join(out)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -61,19 +62,25 @@ def build_trainer(method: str, args: Any, ctx: BenchContext, ensemble: torch.nn.
     return trainer
 
 
-def _steps(trainer: Any, n: int, members: dict[str, float] | None = None) -> tuple[list[float], dict[str, float]]:
+def _steps(trainer: Any, n: int, members: dict[str, float] | None = None,
+           sync: Callable[[], None] | None = None) -> tuple[list[float], dict[str, float]]:
     """Run ``n`` PL iterations; per-step seconds and the last step's metrics.
 
     With ``members``, the seconds each IQA member spends in ``raw`` (scores, block masks, rewards; the
-    backward pass through a reward is not included) are added to it.
+    backward pass through a reward is not included) are added to it. ``sync`` (CUDA): wait for the GPU
+    before and after each step, so a step is charged its own kernels.
     """
     times, out = [], {}
     with contextlib.ExitStack() as stack:
         if members is not None and trainer.ensemble is not None:
-            sec = stack.enter_context(member_clock(trainer.ensemble))
+            sec = stack.enter_context(member_clock(trainer.ensemble, sync))
         for _ in range(n):
+            if sync is not None:
+                sync()
             t0 = time.perf_counter()
             out = trainer.train_step()
+            if sync is not None:
+                sync()
             times.append(time.perf_counter() - t0)
             trainer.step += 1
     if members is not None and trainer.ensemble is not None:
@@ -100,8 +107,8 @@ def run(ctx: BenchContext, args: Any, methods: tuple[str, ...], musiq: bool) -> 
         trainers[m] = build_trainer(m, args, ctx)
     start = {m: t.step for m, t in trainers.items()}
     for m, t in trainers.items():
-        _steps(t, args.warmup)
-        t.timer = StageTimer()  # stage seconds of timed steps only
+        _steps(t, args.warmup, sync=ctx.sync)
+        t.timer = StageTimer(ctx.sync)  # stage seconds of timed steps only
     per_step: dict[str, list[list[float]]] = {m: [] for m in methods}
     iqa: dict[str, dict[str, float]] = {m: {} for m in methods}
     last: dict[str, dict[str, float]] = {}
@@ -109,7 +116,7 @@ def run(ctx: BenchContext, args: Any, methods: tuple[str, ...], musiq: bool) -> 
         order = methods if r % 2 == 0 else tuple(reversed(methods))
         _log(f"bench step: round {r + 1}/{args.rounds}")
         for m in order:
-            times, last[m] = _steps(trainers[m], args.steps, iqa[m])
+            times, last[m] = _steps(trainers[m], args.steps, iqa[m], ctx.sync)
             per_step[m].append(times)
     rows: dict[str, Any] = {}
     mt_round = [sum(ts) / len(ts) for ts in per_step["mt"]]
@@ -127,11 +134,11 @@ def run(ctx: BenchContext, args: Any, methods: tuple[str, ...], musiq: bool) -> 
         label = f"{FULL} [{MUSIQ_LABEL}]"
         _log(f"bench step: building {label}")
         t = build_trainer(FULL, args, ctx, ensemble=ctx.musiq_ensemble())
-        _steps(t, args.musiq_warmup)
-        t.timer = StageTimer()
+        _steps(t, args.musiq_warmup, sync=ctx.sync)
+        t.timer = StageTimer(ctx.sync)
         _log(f"bench step: {args.musiq_steps} step(s) of {label} (tens of seconds each on one core)")
         members: dict[str, float] = {}
-        times, out = _steps(t, args.musiq_steps, members)
+        times, out = _steps(t, args.musiq_steps, members, ctx.sync)
         s = median(times)
         rows[label] = {"preset": MUSIQ_LABEL, "s_per_iter": s, "ratio_to_mt": s / mt_med, "steps": len(times),
                        "ratio_per_round": [], "stages_s_per_iter": _stages(t, len(times)), "raw_s": [times],

@@ -38,6 +38,7 @@ EPILOG = """examples:
   qtbench bench --which sweep                     # sweep submit/skip cost (SLURM when sbatch is here)
   qtbench bench --which step --methods mt,mt+qualiteacher --no-musiq
   qtbench bench --scale smoke --quick             # seconds; numbers meaningless, checks the plumbing
+  qtbench bench --which scoring,step --scale paper --device cuda base.iters=200   # paper scale on a GPU
 """
 
 # name: (default, quick); None in args = not given
@@ -50,7 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--which", default="all", help="scoring, step, or all (comma list allowed; default all)")
     p.add_argument("--task", default="dehaze", help="task (default dehaze)")
-    p.add_argument("--scale", default="cpu", help="smoke | cpu (default cpu)")
+    p.add_argument("--scale", default="cpu", help="smoke | cpu | paper (default cpu; paper needs --device cuda)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where the scoring and step benches run (default cpu; cuda waits for the GPU around "
+                   "every timed call)")
     p.add_argument("--seed", type=int, default=0, help="data split / base model seed (default 0)")
     p.add_argument("--methods", default=None, help="step bench variants, comma separated, mt first (default: mt, mt+qualiteacher and the "
                    "single add-ons)")
@@ -81,8 +85,15 @@ def _resolve(args: argparse.Namespace) -> list[str]:
     bad = [w for w in which if w not in BENCHES]
     if bad or not which:
         raise UserError(f"--which {args.which!r}: choose from {', '.join(BENCHES)} or all")
-    if args.scale == "paper":
-        raise UserError("bench measures CPU cost at smoke or cpu scale; paper scale needs a GPU")
+    if args.scale == "paper" and args.device != "cuda":
+        raise UserError("bench --scale paper is GPU work (288 px crops, batch 8): add --device cuda on a GPU "
+                        "machine, or use --scale cpu")
+    if args.device == "cuda" and set(which) & {"scoring", "step"}:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("bench --device cuda: torch sees no CUDA GPU here; run it on a GPU machine or drop "
+                            "--device")
     for name, (default, quick) in _COUNTS.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else default)
@@ -100,7 +111,8 @@ def command(args: argparse.Namespace, which: tuple[str, ...] = BENCHES) -> str:
     """The fully explicit command that reruns this bench (``which`` of them) with the same settings."""
     parts = ["qtbench", "bench", "--which", which[0] if len(which) == 1 else args.which]
     if set(which) & {"scoring", "step"}:
-        parts += ["--task", args.task, "--scale", args.scale, "--seed", str(args.seed), "--methods",
+        parts += ["--task", args.task, "--scale", args.scale, "--device", args.device, "--seed", str(args.seed),
+                  "--methods",
                   ",".join(args.methods), "--steps", str(args.steps), "--rounds", str(args.rounds), "--warmup",
                   str(args.warmup), "--musiq-steps", str(args.musiq_steps), "--musiq-warmup", str(args.musiq_warmup),
                   "--musiq-rounds", str(args.musiq_rounds), "--threads", str(args.threads)]
@@ -137,8 +149,8 @@ def handle(args: argparse.Namespace) -> int:
     ctx = common.build_context(args) if set(which) & {"scoring", "step"} else None
     ok = True
     if "scoring" in which:
-        mach = common.machine(args.threads)  # load average at this bench's start
-        wall, res = common.clock(scoring.run, ctx, args.rounds, args.musiq, args.musiq_rounds)
+        mach = common.machine(args.threads, args.device)  # load average at this bench's start
+        wall, res = common.clock(scoring.run, ctx, args.rounds, args.musiq, args.musiq_rounds, sync=ctx.sync)
         path = atomic.write_json(out / "scoring.json", {"bench": "scoring", **common.provenance(args, cmd, mach),
                                                          "argv": sys.argv, "wall_s": wall, "results": res})
         print("\n" + scoring.table(res) + f"\n-> {path}", flush=True)
@@ -146,8 +158,8 @@ def handle(args: argparse.Namespace) -> int:
             print(f"bench: batched and looped scores differ by more than {scoring.TOLERANCE}", file=sys.stderr)
             ok = False
     if "step" in which:
-        mach = common.machine(args.threads)
-        wall, res = common.clock(step.run, ctx, args, args.methods, args.musiq)
+        mach = common.machine(args.threads, args.device)
+        wall, res = common.clock(step.run, ctx, args, args.methods, args.musiq, sync=ctx.sync)
         path = atomic.write_json(out / "step.json", {"bench": "step", **common.provenance(args, cmd, mach),
                                                      "argv": sys.argv, "wall_s": wall, "results": res})
         print("\n" + step.table(res) + f"\n-> {path}", flush=True)

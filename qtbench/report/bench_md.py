@@ -27,7 +27,9 @@ def provenance(d: dict) -> list[str]:
     load = ""
     if mach.get("load_start") and mach.get("load_end"):
         load = f", load average {mach['load_start'][0]:.2f} → {mach['load_end'][0]:.2f}"
-    machine = f"{mach.get('cpu', 'unknown CPU')}, {mach.get('cores', '?')} cores, {mach.get('threads', '?')} thread(s){load}"
+    machine = f"{mach.get('cpu', 'unknown CPU')}, {mach.get('cores', '?')} cores, {mach.get('torch_threads') or mach.get('threads', '?')} thread(s){load}"
+    if mach.get("gpu"):  # --device cuda
+        machine = f"GPU {mach['gpu']} (CUDA); host {machine}"
     versions = ", ".join(f"{k} {d[k]}" for k in ("torch", "pyiqa", "python") if d.get(k))
     lines = [f"- date: {d.get('date', 'unknown')}; commit `{commit}`; wall time {_n(d.get('wall_s'), 1)} s",
              f"- machine: {machine}" + (f"; {versions}" if versions else "")]
@@ -46,7 +48,8 @@ def _scoring(res: dict) -> list[str]:
                      f"{_n(r.get('looped_s'))} | **{_n(r.get('speedup'), 2)}x** | {r.get('max_abs_diff', 0):.1e} |")
         for member, m in sorted((r.get("members") or {}).items()):
             lines.append(f"| &nbsp;&nbsp;{member} (w {m.get('weight', '?')}) | {_n(m.get('batched_s'))} | "
-                         f"{_n(m.get('looped_s'))} | {_n(m['looped_s'] / m['batched_s'], 2) if m.get('batched_s') else '—'}x | |")
+                         f"{_n(m.get('looped_s'))} | {_n(m['looped_s'] / m['batched_s'], 2) if m.get('batched_s') else '—'}x | "
+                         + (f"{m['max_abs_diff']:.1e} |" if m.get("max_abs_diff") is not None else "|"))
     return lines
 
 
