@@ -141,3 +141,17 @@ def test_parallel_jobs_lose_nothing_on_a_tracking_server(server, tmp_path):
         kids = [r for r in found if "mlflow.parentRunId" in r.data.tags]
         assert len(kids) == 2 and all("student/target_psnr" in r.data.metrics for r in kids)
         assert {r.info.status for r in found} == {"FINISHED"}
+
+
+def test_a_sweep_run_seed_by_seed_keeps_one_table(tmp_path):
+    """--seeds naming a subset launches only those cells; the parent run (and so the table) keeps all."""
+    runs = tmp_path / "runs"
+    f = _sweep(tmp_path, "chunks", methods="srconly").read_text().replace("seeds: [0]", "seeds: [0, 1]")
+    (tmp_path / "chunks.yaml").write_text(f)
+    out = run_cli("sweep", str(tmp_path / "chunks.yaml"), "--runs-dir", str(runs), "--launcher", "debug", "--seeds", "1",
+                  timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "launching 1 " in out.stdout and "1 left for an invocation without --tasks/--seeds" in out.stdout
+    table = run_cli("table", str(tmp_path / "chunks.yaml"), "--runs-dir", str(runs), "--results", str(tmp_path / "res"))
+    assert table.returncode == 0, table.stderr
+    assert "1 of 2 cells finished" in (tmp_path / "res/tables/chunks.md").read_text()

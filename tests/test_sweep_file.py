@@ -91,6 +91,22 @@ def test_dry_run_and_plan_write_nothing(tmp_path):
     assert not runs.exists()
 
 
+def test_narrowing_seeds_or_tasks_chooses_what_to_launch_and_keeps_the_sweep(tmp_path):
+    from qtbench.launch.sweep_file import with_overrides
+
+    spec = load_sweep(_write(tmp_path, GOOD))
+    narrowed = with_overrides(spec, seeds=[1])
+    assert narrowed.cells == spec.cells  # parent run and table keep all 18 cells
+    assert narrowed.launches("dehaze", 1) and not narrowed.launches("dehaze", 0)
+    assert with_overrides(spec, tasks=["dehaze"]).launch_only == frozenset({("dehaze", 0), ("dehaze", 1)})
+    assert with_overrides(spec).launch_only is None and spec.launches("dehaze", 0)
+    extended = with_overrides(spec, seeds=[0, 5])  # a seed outside the file's: a different sweep
+    assert extended.launch_only is None and sorted({c.seed for c in extended.cells}) == [0, 5]
+    out = run_cli("sweep", str(tmp_path / "s.yaml"), "--seeds", "1", "--dry-run", "--runs-dir", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    assert "18 cells" in out.stdout and "would launch 9 local processes" in out.stdout
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_sweep_file_is_well_formed(path):
     spec = load_sweep(path)

@@ -121,7 +121,7 @@ def dry_run(spec, runs: Path, lc) -> int:
     statuses = sweep_state.cell_statuses(cells)
     print_cells(cells, statuses)
     counts = {s: sum(st.status == s for st in statuses) for s in sweep_state.STATUSES}
-    todo = counts["failed"] + counts["pending"]
+    todo = sum(st.status in ("failed", "pending") and spec.launches(c["task"], c["seed"]) for c, st in zip(cells, statuses))
     how = {"slurm": f"one SLURM job array of {todo} tasks, at most {lc.array_parallelism} at once",
            "local": f"{todo} local processes, {lc.array_parallelism} at once",
            "debug": f"{todo} runs one after another in this process"}[lc.name]

@@ -32,6 +32,7 @@ class SweepResult:
     cells: list[dict]
     skipped: int = 0
     running: int = 0
+    unselected: int = 0  # unfinished cells outside this invocation's --tasks/--seeds
     launched: list[int] = field(default_factory=list)
     done: list[int] = field(default_factory=list)
     failed: dict[int, tuple[str, Optional[str]]] = field(default_factory=dict)
@@ -90,18 +91,23 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
             res.skipped += 1
         elif st.status == "running":
             res.running += 1
-        else:
+        elif spec.launches(c["task"], c["seed"]):
             todo.append(c)
-    retry = sum(st.status == "failed" for st in statuses)
+        else:
+            res.unselected += 1
+    retry = sum(st.status == "failed" and spec.launches(c["task"], c["seed"]) for c, st in zip(cells, statuses))
+    later = f", {res.unselected} left for an invocation without --tasks/--seeds" if res.unselected else ""
     uri = tracking_uri(runs_dir, uri)
     sweep_state.write_meta(folder, name=spec.name, file=str(spec.path.resolve()), scale=spec.scale,
                            table=spec.table, tracking_uri_last=uri)
     if not todo:
         what = f"{res.running} still running" if res.running else "all done"
-        log(f"sweep {spec.name}: {len(cells)} cells, {res.skipped} done, {res.running} running: nothing to launch ({what})")
+        log(f"sweep {spec.name}: {len(cells)} cells, {res.skipped} done, {res.running} running{later}: nothing to "
+            f"launch ({what})")
         meta = sweep_state.read_meta(folder)
         parent = meta.get("parent_run_id")
-        if not res.running and parent and meta.get("tracking_uri") == uri and meta.get("parent_finished") != parent:
+        if (not res.running and not res.unselected and parent and meta.get("tracking_uri") == uri
+                and meta.get("parent_finished") != parent):
             sweep_state.finish_parent_later(folder, uri, spec.name, parent)
         return res
     parent = sweep_state.parent_run(uri, spec.name, folder, cells, spec.path, spec.table, command)
@@ -111,7 +117,7 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
     for rd in run_dirs:
         rd.mkdir(parents=True, exist_ok=True)
     extra = {"sweep": spec.name}
-    log(f"sweep {spec.name}: {len(cells)} cells, {res.skipped} done (skipped), {res.running} running, "
+    log(f"sweep {spec.name}: {len(cells)} cells, {res.skipped} done (skipped), {res.running} running{later}, "
         f"launching {len(todo)}{f' ({retry} failed before: retrying)' if retry else ''} with the {lc.name} launcher; "
         f"MLflow {uri} (experiment {sweep_state.experiment_name(spec.name)}, parent run {parent})")
     res.launched = [c["index"] for c in todo]
@@ -139,7 +145,7 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
         executor.run_local(lc, sub, configs, run_dirs, report, extra, job_name=f"qt-{spec.name}")
     else:
         executor.run_debug(configs, run_dirs, report, extra)
-    if (lc.name != "slurm" or wait) and not res.failed and not res.running:
+    if (lc.name != "slurm" or wait) and not res.failed and not res.running and not res.unselected:
         sweep_state.finish_parent(folder, uri, spec.name, parent)
     return res
 

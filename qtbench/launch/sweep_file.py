@@ -64,6 +64,13 @@ class SweepSpec:
     description: str = ""
     table: dict[str, Any] = field(default_factory=dict)
     launcher: dict[str, Any] = field(default_factory=dict)
+    # (task, seed) pairs this invocation may launch (``--tasks``/``--seeds`` naming a subset of the file's);
+    # None: all. The cells stay the file's, so the parent run and ``qtbench table`` keep the whole sweep.
+    launch_only: Optional[frozenset[tuple[str, int]]] = None
+
+    def launches(self, task: str, seed: int) -> bool:
+        """Whether this invocation may launch the cell of ``task`` and ``seed``."""
+        return self.launch_only is None or (task, seed) in self.launch_only
 
     def where(self, *path: Any) -> str:
         """``file:line`` of the node at ``path`` (or of its nearest ancestor)."""
@@ -237,20 +244,32 @@ def _check(spec: SweepSpec) -> None:
 
 def with_overrides(spec: SweepSpec, scale: Optional[str] = None, tasks: Optional[list[str]] = None,
                    seeds: Optional[list[int]] = None, extra: Optional[list[str]] = None) -> SweepSpec:
-    """The same sweep narrowed/adjusted from the command line (``--scale``, ``--tasks``, ``--seeds``, KEY=VALUE)."""
-    cells = [c for c in spec.cells if (tasks is None or c.task in tasks)]
+    """The same sweep narrowed/adjusted from the command line (``--scale``, ``--tasks``, ``--seeds``, KEY=VALUE).
+
+    ``--tasks`` and ``--seeds`` naming a subset of the file's only choose what this invocation launches: the
+    cells stay the file's, so running a sweep task by task still builds one table. Seeds outside the file's
+    replace its seeds (another sweep, with its own parent run).
+    """
+    cells = list(spec.cells)
+    file_tasks, file_seeds = {c.task for c in cells}, {c.seed for c in cells}
     if tasks is not None:
-        unknown = sorted(set(tasks) - {c.task for c in spec.cells})
+        unknown = sorted(set(tasks) - file_tasks)
         if unknown:
             raise UserError(f"--tasks {','.join(unknown)}: not in {spec.path} (its tasks: "
-                            f"{', '.join(sorted({c.task for c in spec.cells}))})")
-    if seeds is not None:
+                            f"{', '.join(sorted(file_tasks))})")
+    launch_only = None
+    if seeds is not None and not set(seeds) <= file_seeds:
         firsts = {}
         for c in cells:  # one template per cell-without-seed, then the requested seeds
-            firsts.setdefault((c.method, c.task, c.overrides, c.labels[3:], c.line), c)
+            if tasks is None or c.task in tasks:
+                firsts.setdefault((c.method, c.task, c.overrides, c.labels[3:], c.line), c)
         cells = [CellSpec(c.method, c.task, s, c.overrides, (c.labels[0], c.labels[1], ("seed", s), *c.labels[3:]),
                           c.line) for c in firsts.values() for s in seeds]
+    elif tasks is not None or seeds is not None:
+        launch_only = frozenset((c.task, c.seed) for c in cells
+                                if (tasks is None or c.task in tasks) and (seeds is None or c.seed in seeds))
     if extra:
         cells = [CellSpec(c.method, c.task, c.seed, c.overrides + tuple(extra), c.labels, c.line) for c in cells]
     return SweepSpec(path=spec.path, name=spec.name, scale=scale or spec.scale, cells=cells, raw=spec.raw,
+                     launch_only=launch_only,
                      lines=spec.lines, description=spec.description, table=spec.table, launcher=spec.launcher)
