@@ -66,17 +66,19 @@ def bars(plt, sns, cells: list[Cell], table: dict, metrics, path: Path) -> Optio
     if df.empty:
         return None
     present = [m for m in metrics if m.label in set(df["metric"])]
-    fig, axes = plt.subplots(len(present), 1, figsize=(8, 2.8 * len(present)), squeeze=False, layout="constrained")
     hue = "column" if df["column"].notna().any() else None
+    # horizontal bars: row labels ("w/o score injection (qcond, hence pref, crop)") stay readable
+    n_bars = df["row"].nunique() * (df["column"].nunique() if hue else 1)
+    fig, axes = plt.subplots(len(present), 1, figsize=(9, (1.2 + 0.32 * n_bars) * len(present)), squeeze=False,
+                             layout="constrained")
     for ax, m in zip(axes[:, 0], present):
         sub = df[df["metric"] == m.label]
-        sns.barplot(data=sub, x="row", y="value", hue=hue, ax=ax, **BOOT)
+        sns.barplot(data=sub, y="row", x="value", hue=hue, ax=ax, orient="h", **BOOT)
         ax.set_title(f"{m.label} ({'higher' if m.higher_better else 'lower'} is better; 95 % CI over seeds)")
-        ax.set_xlabel("")
-        ax.set_ylabel(m.label)
-        ax.tick_params(axis="x", labelrotation=20)
+        ax.set_ylabel("")
+        ax.set_xlabel(m.label)
         if m.signed:
-            ax.axhline(0, color="k", lw=0.8)
+            ax.axvline(0, color="k", lw=0.8)
     return _save(plt, fig, path)
 
 
