@@ -146,7 +146,8 @@ def test_parallel_jobs_lose_nothing_on_a_tracking_server(server, tmp_path):
 def test_a_sweep_run_seed_by_seed_keeps_one_table(tmp_path):
     """--seeds naming a subset launches only those cells; the parent run (and so the table) keeps all."""
     runs = tmp_path / "runs"
-    f = _sweep(tmp_path, "chunks", methods="srconly").read_text().replace("seeds: [0]", "seeds: [0, 1]")
+    f = _sweep(tmp_path, "chunks", methods="srconly", base="base.iters=2, ").read_text().replace("seeds: [0]",
+                                                                                                 "seeds: [0, 1]")
     (tmp_path / "chunks.yaml").write_text(f)
     out = run_cli("sweep", str(tmp_path / "chunks.yaml"), "--runs-dir", str(runs), "--launcher", "debug", "--seeds", "1",
                   timeout=600)
