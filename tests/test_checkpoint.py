@@ -59,3 +59,16 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     assert target.read_text().strip().endswith("}") and '"v": 1' in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
     assert np.isfinite(1.0)
+
+
+def test_global_rng_state_round_trip_and_cuda_state_only_where_saved():
+    """CUDA's RNG state travels with the checkpoint on GPU runs (an H100 resume differed without it);
+    a CPU checkpoint has none, and restoring one must not touch CUDA."""
+    state = checkpoint.global_rng_state()
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        assert "cuda" not in state
+    expected = (torch.rand(3), np.random.rand(2))
+    checkpoint.set_global_rng_state(state)
+    again = (torch.rand(3), np.random.rand(2))
+    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
+    checkpoint.set_global_rng_state(dict(state, cuda=[torch.zeros(1, dtype=torch.uint8)] * 99))  # other GPUs: ignored

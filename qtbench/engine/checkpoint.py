@@ -20,15 +20,21 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def global_rng_state() -> dict[str, Any]:
-    """Python, numpy (legacy global) and torch global RNG states."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, numpy (legacy global) and torch global RNG states, and CUDA's when CUDA has been used."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_global_rng_state(state: dict[str, Any]) -> None:
-    """Restore :func:`global_rng_state`."""
+    """Restore :func:`global_rng_state` (CUDA's only where it was saved and the same GPUs are visible)."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")  # absent in checkpoints of CPU-only runs
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def save(run_dir: Path, state: dict[str, Any]) -> Path:
