@@ -100,6 +100,9 @@ def _collect(i: int, job: submitit.Job, run_dir: Path, report: Report) -> None:
         report(i, "failed", (jobrecord.read(run_dir) or {}).get("error") or _last_line(exc))
 
 
+SQUEUE_PATIENCE_S = 600.0  # squeue failing this long in a row: stop waiting, report the jobs as lost
+
+
 def wait_all(jobs: list[submitit.Job], run_dirs: list[Path], report: Report, poll_s: float = 2.0) -> None:
     """Wait for submitted SLURM jobs, reporting each as it ends.
 
@@ -108,8 +111,17 @@ def wait_all(jobs: list[submitit.Job], run_dirs: list[Path], report: Report, pol
     and warns) on every poll.
     """
     pending = dict(enumerate(jobs))
+    blind_since = None  # when squeue started failing (None: it answers)
     while pending:
         alive = jobrecord.slurm_states(j.job_id for j in pending.values())
+        if alive is None:  # no answer is not "gone": wait, unless SLURM stays silent for SQUEUE_PATIENCE_S
+            blind_since = blind_since or time.monotonic()
+            if time.monotonic() - blind_since < SQUEUE_PATIENCE_S:
+                alive = {j.job_id: "UNKNOWN" for j in pending.values()}
+            else:
+                alive = {}
+        else:
+            blind_since = None
         for i, job in list(pending.items()):
             if job.paths.result_pickle.exists() or job.job_id not in alive:
                 del pending[i]

@@ -8,6 +8,7 @@ local and in-process jobs by process id on the same host.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import socket
@@ -38,23 +39,28 @@ def update(run_dir: Path, **fields: Any) -> dict[str, Any]:
     return rec
 
 
-def slurm_states(job_ids: Iterable[str]) -> dict[str, str]:
+def slurm_states(job_ids: Iterable[Any]) -> Optional[dict[str, str]]:
     """``{job id: SLURM state}`` for those of ``job_ids`` that SLURM still knows (one ``squeue`` call).
 
-    Array tasks are listed one per line (``-r``), as ``ARRAYID_TASK``; finished jobs are absent.
+    Array tasks are listed one per line (``-r``), as ``ARRAYID_TASK``; finished jobs are absent. The user's
+    jobs are listed and filtered here: ``squeue -j`` exits 1 for an id SLURM has forgotten, which would be
+    indistinguishable from a controller that did not answer. None when ``squeue`` fails (slurmctld busy,
+    restarting or down): "unknown", not "no jobs", which would make live jobs look finished.
     """
-    ids = sorted({str(j).split("_")[0] for j in job_ids})
+    ids = {str(j).split("_")[0] for j in job_ids}
     if not ids:
         return {}
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(ids)], capture_output=True,
-                             text=True, timeout=30, check=False).stdout
+        proc = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T", "-u", getpass.getuser()], capture_output=True,
+                              text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
-        return {}
+        return None
+    if proc.returncode != 0:
+        return None
     states = {}
-    for line in out.splitlines():
+    for line in proc.stdout.splitlines():
         jid, _, state = line.strip().partition("|")
-        if jid:
+        if jid and jid.split("_")[0] in ids:
             states[jid] = state
     return states
 
@@ -70,18 +76,21 @@ def pid_alive(pid: Any) -> bool:
     return True
 
 
-def alive(rec: Optional[dict], slurm: Optional[dict[str, str]] = None) -> bool:
+LOOKUP: Any = object()  # alive(): look the SLURM state up
+
+
+def alive(rec: Optional[dict], slurm: Any = LOOKUP) -> bool:
     """Whether the job of ``rec`` may still be queued or running.
 
     Args:
         rec: a job record.
-        slurm: :func:`slurm_states` of the records' SLURM job ids (looked up when None).
+        slurm: :func:`slurm_states` of the records' SLURM job ids (None: squeue failed; default: look up).
     """
     if not rec or rec.get("state") not in ACTIVE:
         return False
     if rec.get("launcher") == "slurm":
-        states = slurm if slurm is not None else slurm_states([rec["job_id"]])
-        return str(rec.get("job_id")) in states
+        states = slurm_states([rec["job_id"]]) if slurm is LOOKUP else slurm
+        return True if states is None else str(rec.get("job_id")) in states  # unknown: assume it lives
     if rec.get("host") not in (None, socket.gethostname()):
         return True  # another machine's process: cannot check, assume it lives
     pids = [p for p in (rec.get("controller_pid"), rec.get("pid")) if p]

@@ -73,7 +73,7 @@ def cell_statuses(cells: list[dict]) -> list[CellStatus]:
         resumable = " (checkpoint: resumes)" if (rd / CHECKPOINT).exists() else ""
         log = (rec or {}).get("stderr")
         if rec and jobrecord.alive(rec, slurm):
-            state = slurm.get(str(rec.get("job_id")), rec["state"]).lower()
+            state = (slurm or {}).get(str(rec.get("job_id")), rec["state"]).lower()
             out.append(CellStatus("running", f"{rec['launcher']} job {rec.get('job_id')} {state}", log))
         elif rec and rec.get("state") == "failed":
             out.append(CellStatus("failed", (rec.get("error") or "failed") + resumable, log))
