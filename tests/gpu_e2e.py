@@ -8,7 +8,9 @@ It prints the largest metric gaps. MLflow is replaced by an in-memory stand-in, 
 GPU machine where mlflow is not installed. Everything else is the real runner. Results of the H100 run:
 ``results/bench/h100_e2e.txt`` (BENCHMARKS.md).
 """
-import json, sys, time, torch
+import sys
+import time
+
 import qtbench.tracking.mlflow_tracker as mt
 
 DEVICE = sys.argv[1] if len(sys.argv) > 1 else "cuda"
