@@ -36,3 +36,22 @@ def test_a_controller_that_does_not_answer_is_unknown_and_the_job_stays_alive(fa
     assert jobrecord.alive(rec)  # looked up: no answer
     assert jobrecord.alive(rec, None)  # passed in: no answer
     assert not jobrecord.alive(rec, {})  # answered: not listed
+
+
+def test_a_waiter_keeps_waiting_while_squeue_is_silent_then_reports_the_job_lost(fake_squeue, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from qtbench.launch import executor
+
+    fake_squeue("slurm_load_jobs error: Unable to contact slurm controller\\n", rc=1)
+    job = SimpleNamespace(job_id="158", paths=SimpleNamespace(result_pickle=tmp_path / "158_result.pkl"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    polls, reports = [], []
+    monkeypatch.setattr(executor.time, "sleep", lambda s: polls.append(s))  # no real waiting
+    clock = iter(range(0, 10_000, 100))  # each poll is 100 s later
+    monkeypatch.setattr(executor.time, "monotonic", lambda: float(next(clock)))
+    executor.wait_all([job], [run_dir], lambda i, outcome, detail: reports.append((i, outcome, detail)))
+    # poll sleeps (2 s) come before giving up at ~600 s of silence, not after the first failed squeue
+    assert polls.count(2.0) >= 3
+    assert reports and reports[0][1] == "failed" and "without a result" in reports[0][2]

@@ -115,13 +115,13 @@ def command_line() -> str:
 
 def dry_run(spec, runs: Path, lc) -> int:
     from qtbench.launch import sweep_state
-    from qtbench.launch.sweep import load_cells, print_cells
+    from qtbench.launch.sweep import launchable, load_cells, print_cells
 
     cells = load_cells(spec, runs, write_cache=False)
     statuses = sweep_state.cell_statuses(cells)
     print_cells(cells, statuses)
     counts = {s: sum(st.status == s for st in statuses) for s in sweep_state.STATUSES}
-    todo = sum(st.status in ("failed", "pending") and spec.launches(c["task"], c["seed"]) for c, st in zip(cells, statuses))
+    todo = len(launchable(spec, cells, statuses))
     how = {"slurm": f"one SLURM job array of {todo} tasks, at most {lc.array_parallelism} at once",
            "local": f"{todo} local processes, {lc.array_parallelism} at once",
            "debug": f"{todo} runs one after another in this process"}[lc.name]

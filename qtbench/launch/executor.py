@@ -114,16 +114,12 @@ def wait_all(jobs: list[submitit.Job], run_dirs: list[Path], report: Report, pol
     blind_since = None  # when squeue started failing (None: it answers)
     while pending:
         alive = jobrecord.slurm_states(j.job_id for j in pending.values())
-        if alive is None:  # no answer is not "gone": wait, unless SLURM stays silent for SQUEUE_PATIENCE_S
-            blind_since = blind_since or time.monotonic()
-            if time.monotonic() - blind_since < SQUEUE_PATIENCE_S:
-                alive = {j.job_id: "UNKNOWN" for j in pending.values()}
-            else:
-                alive = {}
-        else:
-            blind_since = None
+        # no answer is not "gone": keep waiting, unless SLURM stays silent for SQUEUE_PATIENCE_S
+        blind_since = None if alive is not None else (blind_since or time.monotonic())
+        lost = blind_since is not None and time.monotonic() - blind_since >= SQUEUE_PATIENCE_S
         for i, job in list(pending.items()):
-            if job.paths.result_pickle.exists() or job.job_id not in alive:
+            gone = lost or (alive is not None and job.job_id not in alive)
+            if job.paths.result_pickle.exists() or gone:
                 del pending[i]
                 _collect_pickle(i, job, run_dirs[i], report)
         if pending:

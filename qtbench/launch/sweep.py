@@ -58,6 +58,12 @@ def load_cells(spec: SweepSpec, runs_dir: Path, write_cache: bool = True) -> lis
     return expand(spec, Path(runs_dir).resolve(), cache)
 
 
+def launchable(spec: SweepSpec, cells: list[dict], statuses: list) -> list[tuple[dict, Any]]:
+    """(cell, status) of the cells this invocation launches: failed or pending, inside its --tasks/--seeds."""
+    return [(c, st) for c, st in zip(cells, statuses)
+            if st.status in ("failed", "pending") and spec.launches(c["task"], c["seed"])]
+
+
 def _job_config(cell: dict, uri: str, name: str, parent: str, threads: int) -> dict[str, Any]:
     """The cell's frozen config with where-to-log settings (``runtime`` is not part of its identity)."""
     cfg = dict(cell["config"])
@@ -85,17 +91,12 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
     cells = load_cells(spec, runs_dir)  # raises before anything is written when a cell is bad
     res = SweepResult(cells=cells)
     statuses = sweep_state.cell_statuses(cells)
-    todo = []
-    for c, st in zip(cells, statuses):
-        if st.status == "done":
-            res.skipped += 1
-        elif st.status == "running":
-            res.running += 1
-        elif spec.launches(c["task"], c["seed"]):
-            todo.append(c)
-        else:
-            res.unselected += 1
-    retry = sum(st.status == "failed" and spec.launches(c["task"], c["seed"]) for c, st in zip(cells, statuses))
+    launch = launchable(spec, cells, statuses)
+    todo = [c for c, _ in launch]
+    res.skipped = sum(st.status == "done" for st in statuses)
+    res.running = sum(st.status == "running" for st in statuses)
+    res.unselected = len(cells) - res.skipped - res.running - len(todo)
+    retry = sum(st.status == "failed" for _, st in launch)
     later = f", {res.unselected} left for an invocation without --tasks/--seeds" if res.unselected else ""
     uri = tracking_uri(runs_dir, uri)
     sweep_state.write_meta(folder, name=spec.name, file=str(spec.path.resolve()), scale=spec.scale,
