@@ -15,7 +15,7 @@ import json
 import sys
 import time
 
-import qtbench.tracking.mlflow_tracker as mlflow_tracker
+from qtbench.tracking import mlflow_tracker
 
 
 class MemoryTracker:
@@ -32,8 +32,8 @@ class MemoryTracker:
 
 
 mlflow_tracker.Tracker = MemoryTracker
-from qtbench.config.compose import compose_run  # noqa: E402  (after the tracker swap)
-from qtbench.runner import execute  # noqa: E402
+from qtbench.config.compose import compose_run
+from qtbench.runner import execute
 
 KEYS = ("base/val_psnr", "delta/student-base/val_psnr", "delta/student-base/target_psnr",
         "delta/teacher-base/val_psnr", "base/target_psnr")
