@@ -29,6 +29,7 @@ NON_IDENTITY_KEYS = ("runtime",)
 NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("iqa", "niqe_fit", "differentiable"): False,
     ("addons", "pref", "loser_grad"): True,
+    ("strong", "on_source"): False,
 }
 # Groups chosen by dedicated CLI flags; a key=value override of them would bypass the method grammar.
 _RESERVED = {"task": "--task", "framework": "--method", "method": "--method", "seed": "--seed", "scale": "--scale"}

@@ -68,6 +68,9 @@ class StrongViewConfig:
     gamma: list[float] = field(default_factory=lambda: [1.0, 1.0])  # feasibility.md used [0.7, 1.4]
     blur_prob: float = 0.5  # 3x3 binomial blur on this fraction; source: feasibility.md
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])  # Gaussian sigma range; selected on target-val
+    # Also feed the strong view to the supervised source branch, as srconly always does; qtbench choice. With it,
+    # mt - srconly isolates what the target pseudo-labels add (otherwise the source branches differ too).
+    on_source: bool = False
 
 
 @dataclass

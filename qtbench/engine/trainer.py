@@ -190,7 +190,7 @@ class PLTrainer:
         cfg, fw, t = self.cfg, self.framework, self.timer
         with t("data"):
             _, src_in, src_gt = self.src_sampler.sample(cfg.pl.batch_source)
-            if fw.strong_source:
+            if fw.strong_source or cfg.strong.on_source:
                 src_in = strong_view(src_in, cfg.strong, self.gen)
             batch = None
             if self.tgt_sampler is not None:
