@@ -20,23 +20,9 @@ import os
 import sys
 import time
 
-from qtbench.tracking import mlflow_tracker
+import memory_tracker
 
-
-class MemoryTracker:
-    """Stands in for the MLflow tracker; records nothing."""
-
-    def __init__(self, uri, experiment, name, run_id=None, tags=None, **kw):
-        self.run_id = run_id or f"mem-{name}"
-
-    def log_params(self, p): pass
-    def log_metrics(self, m, step=None): pass
-    def log_artifact(self, path, artifact_path=None): pass
-    def log_dict(self, obj, name): pass
-    def finish(self, status="FINISHED"): pass
-
-
-mlflow_tracker.Tracker = MemoryTracker  # before the runner is imported
+memory_tracker.install()  # before the runner is imported
 from qtbench.config.compose import compose_run
 from qtbench.runner import execute
 

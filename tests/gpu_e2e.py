@@ -11,22 +11,13 @@ GPU machine where mlflow is not installed. Everything else is the real runner. R
 import sys
 import time
 
-import qtbench.tracking.mlflow_tracker as mt
+import memory_tracker
 
 DEVICE = sys.argv[1] if len(sys.argv) > 1 else "cuda"
-
-class MemoryTracker:
-    def __init__(self, uri, experiment, name, run_id=None, tags=None, **kw):
-        self.run_id = run_id or f"mem-{name}"
-    def log_params(self, p): pass
-    def log_metrics(self, m, step=None): pass
-    def log_artifact(self, path, artifact_path=None): pass
-    def log_dict(self, obj, name): pass
-    def finish(self, status="FINISHED"): print("  tracker:", status)
-
-mt.Tracker = MemoryTracker
+memory_tracker.install(verbose=True)
 from qtbench.config.compose import compose_run
 from qtbench.runner import execute
+
 
 class Stop(Exception):
     pass
