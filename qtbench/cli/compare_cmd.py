@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare", help="paired differences vs the base model over seeds, with 95%% intervals",
         description="Read every finished run (summary.json) under --runs-dir, compute per seed the difference "
-        "student - base of the same seed, and report mean, std, 95%% t and bootstrap intervals per method, "
+        "student - base of the same seed, and report mean, std, 95% t and bootstrap intervals per method, "
         "plus the paired difference of each method against --against (default srconly).")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--task", default="dehaze")

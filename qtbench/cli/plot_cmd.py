@@ -10,7 +10,7 @@ from qtbench.cli.table_cmd import add_store_arguments, resolve_uri
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="a sweep's figures (results/figures/SWEEP_*.png) from its runs in MLflow",
-                       description="Ablation bars with 95%% intervals, quality level vs output score and PSNR, "
+                       description="Ablation bars with 95% intervals, quality level vs output score and PSNR, "
                        "PL level histograms per method and training curves, from the sweep's runs in MLflow. "
                        "Figures without data (e.g. no level metrics) are skipped and said so.")
     add_store_arguments(p)

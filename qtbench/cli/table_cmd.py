@@ -31,7 +31,7 @@ def add_store_arguments(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("table", help="a sweep's table (md/tex/csv) from its runs in MLflow", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Aggregate a sweep's finished runs over seeds (mean ± std, 95%% bootstrap "
+                       description="Aggregate a sweep's finished runs over seeds (mean ± std, 95% bootstrap "
                        "interval, paired differences) and write results/tables/SWEEP.{md,tex,csv}.")
     add_store_arguments(p)
     p.add_argument("--format", default=None, help="comma-separated: md,tex,csv (default: the sweep's "
