@@ -147,6 +147,19 @@ def test_missing_cell_renders_with_runs_found(swept, tmp_path):
     assert not (tmp_path / "results/tables/rep.tex").exists()
 
 
+def test_a_metric_no_finished_run_reports_is_na_not_missing(swept, tmp_path):
+    # the wheels pool has no real set: finished runs carry no real-set scores, which is "n/a", not "no run"
+    out = run_cli("table", "rep.yaml", "--runs-dir", "runs", "--format", "md,tex", "--results", str(tmp_path),
+                  "--metric", "student/real_piqe,delta/student-base/target_psnr", cwd=swept)
+    assert out.returncode == 0, out.stderr
+    md = (tmp_path / "tables/rep.md").read_text()
+    line = next(ln for ln in md.splitlines() if ln.startswith("| mt |"))
+    assert line.startswith("| mt | n/a |") and "(0/2" not in line
+    assert "| *oracle* | — (0/2; 2 failed) |" in md  # failed runs stay "missing"
+    assert "n/a: the finished runs do not report this metric" in md
+    assert "n/a" in (tmp_path / "tables/rep.tex").read_text()
+
+
 def test_plot_writes_the_figures(swept):
     out = run_cli("plot", "rep.yaml", "--runs-dir", "runs", cwd=swept)
     assert out.returncode == 0, out.stderr

@@ -24,12 +24,14 @@ class Agg:
 
     Attributes:
         expected: sweep cells in the group (one per seed); found: those with a finished run and the metric.
+        unmeasured: finished runs without the metric (e.g. real-set scores of a task that has no real set).
         failed / running: cells whose run failed (or was killed) / is still running.
         per_seed: ``{seed: value}`` of the finished runs.
     """
 
     expected: int
     found: int = 0
+    unmeasured: int = 0
     failed: int = 0
     running: int = 0
     mean: float = math.nan
@@ -41,6 +43,11 @@ class Agg:
     @property
     def missing(self) -> bool:
         return self.found == 0
+
+    @property
+    def not_measured(self) -> bool:
+        """Every run finished and none reports the metric: "not applicable", not "missing"."""
+        return self.found == 0 and self.unmeasured == self.expected > 0
 
     @property
     def complete(self) -> bool:
@@ -74,7 +81,8 @@ def per_seed(cells: list[Cell], key: str, paired: bool = False) -> dict[int, flo
 
 def summarise(values: dict[int, float], cells: list[Cell]) -> Agg:
     """Aggregate ``values`` (by seed); counts of expected / failed / running come from ``cells``."""
-    agg = Agg(expected=len(cells), found=len(values), per_seed=values,
+    done = sum(c.status == "done" for c in cells)
+    agg = Agg(expected=len(cells), found=len(values), per_seed=values, unmeasured=max(0, done - len(values)),
               failed=sum(c.status == "failed" for c in cells), running=sum(c.status == "running" for c in cells))
     if values:
         iv = interval([values[s] for s in sorted(values)], n_boot=N_BOOT, seed=BOOT_SEED)

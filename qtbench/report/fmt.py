@@ -8,6 +8,7 @@ from qtbench.report.aggregate import Agg
 from qtbench.report.layout import MetricSpec
 
 MISSING = "—"
+NOT_MEASURED = "n/a"  # every run finished, none reports the metric (no real set, no quality levels...)
 
 
 def num(x: float, digits: int, signed: bool = False) -> str:
@@ -19,7 +20,10 @@ def num(x: float, digits: int, signed: bool = False) -> str:
 
 
 def main_text(agg: Agg, m: MetricSpec, signed: bool | None = None, pm: str = " ± ") -> str:
-    """``mean ± std`` (std left out with one seed); ``—`` when no run has the metric."""
+    """``mean ± std`` (std left out with one seed); ``n/a`` when the finished runs do not report the metric,
+    ``—`` when there is no finished run."""
+    if agg.not_measured:
+        return NOT_MEASURED
     if agg.missing:
         return MISSING
     sign = m.signed if signed is None else signed
@@ -38,10 +42,12 @@ def ci_text(agg: Agg, m: MetricSpec, signed: bool | None = None) -> str:
 
 
 def count_note(agg: Agg) -> str:
-    """``(found/expected; F failed; R running)`` when the cell is incomplete, else ""."""
-    if agg.complete and not agg.failed and not agg.running:
+    """``(found/expected; U without it; F failed; R running)`` when the cell is incomplete, else ""."""
+    if (agg.complete and not agg.failed and not agg.running) or agg.not_measured:
         return ""
     parts = [f"{agg.found}/{agg.expected}"]
+    if agg.unmeasured:
+        parts.append(f"{agg.unmeasured} without it")
     if agg.failed:
         parts.append(f"{agg.failed} failed")
     if agg.running:
@@ -54,6 +60,9 @@ def legend(table) -> list[str]:
     lines = [f"Mean ± std over seeds, [95 % bootstrap interval of the mean]; best in bold, second underlined "
              f"(non-control cells with every seed); {MISSING}: no finished run; (found/expected) seeds where "
              f"incomplete. {table.found} of {table.expected} cells finished."]
+    if any(agg.not_measured for block in table.blocks for agg in (*block.cells.values(), *block.vs.values())):
+        lines.append(f"{NOT_MEASURED}: the finished runs do not report this metric (a task without a real set, "
+                     f"a method without quality levels).")
     if table.paired == "base":
         lines.append("Δ: paired by seed against the base model of the same seed (the protocol, DESIGN.md §2).")
     if table.failed:

@@ -19,7 +19,7 @@ def _cell(block: Block, pos: tuple[int, int], vs: bool = False) -> str:
     m = block.metrics[pos]
     signed = True if vs else None
     main = fmt.main_text(agg, m, signed)
-    if not vs and main != fmt.MISSING and pos in block.marks:
+    if not vs and main not in (fmt.MISSING, fmt.NOT_MEASURED) and pos in block.marks:
         left, right = _MARK[block.marks[pos]]
         main = f"{left}{main}{right}"
     return " ".join(t for t in (main, fmt.ci_text(agg, m, signed), fmt.count_note(agg)) if t)

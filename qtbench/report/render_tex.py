@@ -31,6 +31,8 @@ def _cell(block: Block, pos: tuple[int, int], vs: bool = False) -> str:
     main = fmt.main_text(agg, m, signed, pm=r" \pm ")
     if main == fmt.MISSING:
         main = "---"
+    elif main == fmt.NOT_MEASURED:
+        main = "n/a"
     else:
         main = f"${main}$"
         mark = None if vs else block.marks.get(pos)
