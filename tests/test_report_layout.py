@@ -126,3 +126,15 @@ def test_bench_provenance_names_the_gpu_and_member_gaps(tmp_path):
     text = "\n".join(bench_md.render_file(path, tmp_path))
     assert "GPU NVIDIA H100 80GB HBM3 (CUDA); host Xeon, 16 cores, 16 thread(s)" in text
     assert "| &nbsp;&nbsp;piqe (w 0.4) | 0.010 | 0.100 | 10.00x | 6.0e-08 |" in text
+
+
+def test_figures_facet_by_the_column_axis_instead_of_averaging_over_it():
+    import pandas as pd
+
+    from qtbench.report.figures import _by_column
+
+    df = pd.DataFrame({"row": ["mt", "mt", "qt"], "column": ["dehaze", "derain", "dehaze"], "value": [1.0, 2.0, 3.0]})
+    facets = _by_column(df)
+    assert [c for c, _ in facets] == ["dehaze", "derain"]
+    assert list(facets[0][1]["value"]) == [1.0, 3.0] and list(facets[1][1]["value"]) == [2.0]
+    assert [c for c, _ in _by_column(df.assign(column=None))] == [None]  # columns: metric -> one panel

@@ -46,7 +46,25 @@ def _col_label(c: Cell, table: dict) -> Optional[str]:
     if axes == [METRIC]:
         return None
     labels = {str(k): v for k, v in (table.get("labels") or {}).items()}
+    if len(axes) == 1:  # the legend title names the axis
+        return show(c.labels.get(axes[0]), labels)
     return " / ".join(f"{a}={show(c.labels.get(a), labels)}" for a in axes)
+
+
+def _col_title(table: dict) -> str:
+    axes = table.get("columns") or METRIC
+    return " / ".join(axes) if isinstance(axes, list) else str(axes)
+
+
+def _by_column(df) -> list:
+    """``[(column label or None, rows)]``: one facet per value of the table's column axis (tasks are not averaged)."""
+    if "column" not in df or df["column"].isna().all():
+        return [(None, df)]
+    return [(col, df[df["column"] == col]) for col in dict.fromkeys(df["column"])]
+
+
+def _titled(text: str, col: Optional[str]) -> str:
+    return f"{col}: {text}" if col else text
 
 
 def _save(plt, fig, path: Path) -> Path:
@@ -77,6 +95,8 @@ def bars(plt, sns, cells: list[Cell], table: dict, metrics, path: Path) -> Optio
         ax.set_title(f"{m.label} ({'higher' if m.higher_better else 'lower'} is better; 95 % CI over seeds)")
         ax.set_ylabel("")
         ax.set_xlabel(m.label)
+        if hue and ax.get_legend() is not None:
+            ax.get_legend().set_title(_col_title(table))
         if m.signed:
             ax.axvline(0, color="k", lw=0.8)
     return _save(plt, fig, path)
@@ -91,15 +111,19 @@ def levels(plt, sns, cells: list[Cell], table: dict, path: Path) -> Optional[Pat
         for key, v in c.run.metrics.items():
             m = pat.match(key)
             if m:
-                rows.append({"row": _row_label(c, table), "what": m.group(1), "level": int(m.group(2)), "value": v})
+                rows.append({"row": _row_label(c, table), "column": _col_label(c, table), "what": m.group(1),
+                             "level": int(m.group(2)), "value": v})
     if not rows:
         return None
-    df = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
-    for ax, what, ylab in zip(axes, ("score", "psnr"), ("ensemble score of the output", "PSNR (dB)")):
-        sns.lineplot(data=df[df["what"] == what], x="level", y="value", hue="row", marker="o", ax=ax, **BOOT)
-        ax.set_xlabel("quality level asked of the student")
-        ax.set_ylabel(ylab)
+    facets = _by_column(pd.DataFrame(rows))
+    fig, axes = plt.subplots(len(facets), 2, figsize=(10, 3.6 * len(facets)), squeeze=False, layout="constrained")
+    for (col, df), pair in zip(facets, axes):
+        for ax, what, ylab in zip(pair, ("score", "psnr"), ("ensemble score of the output", "PSNR (dB)")):
+            sns.lineplot(data=df[df["what"] == what], x="level", y="value", hue="row", marker="o", ax=ax, **BOOT)
+            ax.set_xlabel("quality level asked of the student")
+            ax.set_ylabel(ylab)
+            if col:
+                ax.set_title(col)
     fig.suptitle("Quality level vs output (monotone if conditioning works)")
     return _save(plt, fig, path)
 
@@ -112,29 +136,35 @@ def pl_levels(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) ->
         hist = ((run_summary(uri, c.run.run_id) or {}).get("levels") or {}).get("pl_level_histogram")
         total = sum(hist or [])
         for level, n in enumerate(hist or []):
-            rows.append({"row": _row_label(c, table), "level": level, "fraction": n / total if total else 0.0})
+            rows.append({"row": _row_label(c, table), "column": _col_label(c, table), "level": level,
+                         "fraction": n / total if total else 0.0})
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
-    sns.barplot(data=pd.DataFrame(rows), x="level", y="fraction", hue="row", ax=ax, **BOOT)
-    ax.set_title("Quality levels given to pseudo-labels during training (fraction; 95 % CI over seeds)")
+    facets = _by_column(pd.DataFrame(rows))
+    fig, axes = plt.subplots(len(facets), 1, figsize=(8, 3.4 * len(facets)), squeeze=False, layout="constrained")
+    for (col, df), ax in zip(facets, axes[:, 0]):
+        sns.barplot(data=df, x="level", y="fraction", hue="row", ax=ax, **BOOT)
+        ax.set_title(_titled("Quality levels given to pseudo-labels during training (fraction; 95 % CI over seeds)",
+                             col))
     return _save(plt, fig, path)
 
 
 def curves(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) -> Optional[Path]:
     import pandas as pd
 
-    rows = [{"row": _row_label(c, table), "key": key, "step": step, "value": v}
+    rows = [{"row": _row_label(c, table), "column": _col_label(c, table), "key": key, "step": step, "value": v}
             for c in cells for key in CURVES for step, v in metric_history(uri, c.run.run_id, key)]
     if not rows:
         return None
-    df = pd.DataFrame(rows)
-    keys = [k for k in CURVES if k in set(df["key"])]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False, layout="constrained")
-    for ax, key in zip(axes[0], keys):
-        sns.lineplot(data=df[df["key"] == key], x="step", y="value", hue="row", ax=ax, **BOOT)
-        ax.set_title(key)
-        ax.set_xlabel("PL iteration")
+    facets = _by_column(pd.DataFrame(rows))
+    keys = [k for k in CURVES if any(k in set(df["key"]) for _, df in facets)]
+    fig, axes = plt.subplots(len(facets), len(keys), figsize=(5 * len(keys), 3.4 * len(facets)), squeeze=False,
+                             layout="constrained")
+    for (col, df), line in zip(facets, axes):
+        for ax, key in zip(line, keys):
+            sns.lineplot(data=df[df["key"] == key], x="step", y="value", hue="row", ax=ax, **BOOT)
+            ax.set_title(_titled(key, col))
+            ax.set_xlabel("PL iteration")
     return _save(plt, fig, path)
 
 
