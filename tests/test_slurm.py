@@ -44,6 +44,25 @@ def test_sweep_is_one_job_array_and_reinvoking_launches_nothing(tmp_path):
     assert "4 done" in st.stdout
 
 
+def _skip_requeue_delay(job_id: str, patience_s: float = 60) -> None:
+    """Start a requeued job now instead of after SLURM's requeue delay (a BeginTime ~a minute ahead).
+
+    The job writes "requeued" before it asks SLURM to requeue it, so wait until SLURM holds it as PENDING:
+    an update sent while it is still running or completing is overwritten by the requeue.
+    """
+    deadline, left_running = time.time() + patience_s, False
+    while time.time() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True,
+                               check=False).stdout.strip()
+        if state == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False)
+            return
+        left_running = left_running or state != "RUNNING"
+        if state == "RUNNING" and left_running:  # already restarted
+            return
+        time.sleep(0.2)
+
+
 def test_preempted_job_requeues_and_ends_with_the_uninterrupted_metrics(tmp_path):
     args = ["run", "--method", "mt", "--task", "dehaze", "--scale", "smoke", "--no-progress",
             "pl.iters=300", "pl.checkpoint_every=50", "runtime.threads=1"]
@@ -67,7 +86,7 @@ def test_preempted_job_requeues_and_ends_with_the_uninterrupted_metrics(tmp_path
         time.sleep(0.2)
     rec = json.loads((rd / "job.json").read_text())
     assert rec["state"] == "requeued" and 0 < rec["step"] < 300
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False)  # skip the requeue delay
+    _skip_requeue_delay(job_id)
     so, se = proc.communicate(timeout=600)
     assert proc.returncode == 0, so + se
     rec = json.loads((rd / "job.json").read_text())
