@@ -158,6 +158,11 @@ def test_a_metric_no_finished_run_reports_is_na_not_missing(swept, tmp_path):
     assert "| *oracle* | — (0/2; 2 failed) |" in md  # failed runs stay "missing"
     assert "n/a: the finished runs do not report this metric" in md
     assert "n/a" in (tmp_path / "tables/rep.tex").read_text()
+    out = run_cli("table", "rep.yaml", "--runs-dir", "runs", "--format", "csv", "--results", str(tmp_path),
+                  "--metric", "student/real_piqe", cwd=swept)
+    rows = _csv(tmp_path / "tables/rep.csv")
+    assert rows[("mt", "student/real_piqe")]["found"] == "0"
+    assert rows[("mt", "student/real_piqe")]["unmeasured"] == "2"  # finished, but no real set to score
 
 
 def test_plot_writes_the_figures(swept):

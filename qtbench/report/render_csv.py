@@ -8,8 +8,8 @@ import math
 
 from qtbench.report.layout import Table
 
-FIELDS = ("block", "row", "column", "metric", "label", "higher_better", "expected", "found", "failed", "running",
-          "mean", "std", "ci95_low", "ci95_high", "mark", "baseline", "vs_mean", "vs_std", "vs_ci95_low",
+FIELDS = ("block", "row", "column", "metric", "label", "higher_better", "expected", "found", "unmeasured", "failed",
+          "running", "mean", "std", "ci95_low", "ci95_high", "mark", "baseline", "vs_mean", "vs_std", "vs_ci95_low",
           "vs_ci95_high", "vs_found", "reference", "minus_reference", "per_seed")
 
 
@@ -28,7 +28,7 @@ def render(table: Table, corner: str) -> str:  # noqa: ARG001 - same signature a
             vs = block.vs.get((ri, ci))
             ref = block.refs.get((ri, ci))
             w.writerow([block.title, block.rows[ri].label, block.columns[ci].label, m.key, m.label,
-                        str(m.higher_better).lower(), agg.expected, agg.found, agg.failed, agg.running,
+                        str(m.higher_better).lower(), agg.expected, agg.found, agg.unmeasured, agg.failed, agg.running,
                         _f(agg.mean), _f(agg.std), _f(agg.low), _f(agg.high), block.marks.get((ri, ci), ""),
                         table.baseline if vs is not None else "", _f(vs.mean if vs else None),
                         _f(vs.std if vs else None), _f(vs.low if vs else None), _f(vs.high if vs else None),
