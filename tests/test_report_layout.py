@@ -138,3 +138,18 @@ def test_figures_facet_by_the_column_axis_instead_of_averaging_over_it():
     assert [c for c, _ in facets] == ["dehaze", "derain"]
     assert list(facets[0][1]["value"]) == [1.0, 3.0] and list(facets[1][1]["value"]) == [2.0]
     assert [c for c, _ in _by_column(df.assign(column=None))] == [None]  # columns: metric -> one panel
+
+
+def test_a_failed_baseline_run_is_a_missing_pair_not_an_unmeasured_metric():
+    from qtbench.report.aggregate import versus
+
+    def cell(i, seed, status, metrics):
+        return Cell(i, {"seed": seed}, f"h{i}", RunRecord(f"r{i}", status, 0, 1, metrics, {}, {}))
+
+    rows = [cell(0, 0, "FINISHED", {"m": 1.0}), cell(1, 1, "FINISHED", {"m": 2.0})]
+    base = [cell(2, 0, "FINISHED", {"m": 0.5}), cell(3, 1, "FAILED", {})]
+    agg = versus(rows, base, "m")
+    assert agg.found == 1 and agg.unmeasured == 0 and not agg.not_measured
+    no_metric = [cell(4, 0, "FINISHED", {}), cell(5, 1, "FINISHED", {})]  # the baseline never reports it
+    agg = versus(rows, no_metric, "m")
+    assert agg.found == 0 and agg.unmeasured == 2 and agg.not_measured

@@ -79,10 +79,14 @@ def per_seed(cells: list[Cell], key: str, paired: bool = False) -> dict[int, flo
     return dict(sorted(out.items()))
 
 
-def summarise(values: dict[int, float], cells: list[Cell]) -> Agg:
-    """Aggregate ``values`` (by seed); counts of expected / failed / running come from ``cells``."""
-    done = sum(c.status == "done" for c in cells)
-    agg = Agg(expected=len(cells), found=len(values), per_seed=values, unmeasured=max(0, done - len(values)),
+def summarise(values: dict[int, float], cells: list[Cell], unmeasured: Optional[int] = None) -> Agg:
+    """Aggregate ``values`` (by seed); counts of expected / failed / running come from ``cells``.
+
+    ``unmeasured`` defaults to the finished cells without a value.
+    """
+    if unmeasured is None:
+        unmeasured = sum(c.status == "done" for c in cells) - len(values)
+    agg = Agg(expected=len(cells), found=len(values), per_seed=values, unmeasured=unmeasured,
               failed=sum(c.status == "failed" for c in cells), running=sum(c.status == "running" for c in cells))
     if values:
         iv = interval([values[s] for s in sorted(values)], n_boot=N_BOOT, seed=BOOT_SEED)
@@ -100,4 +104,6 @@ def aggregate(cells: list[Cell], key: str, paired: bool = False) -> Agg:
 def versus(cells: list[Cell], baseline: list[Cell], key: str, paired: bool = False) -> Agg:
     """Paired difference ``cells - baseline`` seed by seed (only seeds both have), aggregated."""
     diff = difference(per_seed(cells, key, paired), per_seed(baseline, key, paired))
-    return summarise(dict(sorted(diff.items())), cells)
+    # a seed is unmeasured when both runs finished and still give no pair; a failed baseline run is not that
+    done = {c.seed for c in cells if c.status == "done"} & {c.seed for c in baseline if c.status == "done"}
+    return summarise(dict(sorted(diff.items())), cells, unmeasured=len(done) - len(diff))

@@ -40,20 +40,19 @@ def _row_label(c: Cell, table: dict) -> str:
     return " / ".join(show(c.labels.get(a), labels) for a in axes)
 
 
-def _col_label(c: Cell, table: dict) -> Optional[str]:
+def _col_axes(table: dict) -> list[str]:
     axes = table.get("columns") or METRIC
-    axes = axes if isinstance(axes, list) else [axes]
+    return axes if isinstance(axes, list) else [axes]
+
+
+def _col_label(c: Cell, table: dict) -> Optional[str]:
+    axes = _col_axes(table)
     if axes == [METRIC]:
         return None
     labels = {str(k): v for k, v in (table.get("labels") or {}).items()}
     if len(axes) == 1:  # the legend title names the axis
         return show(c.labels.get(axes[0]), labels)
     return " / ".join(f"{a}={show(c.labels.get(a), labels)}" for a in axes)
-
-
-def _col_title(table: dict) -> str:
-    axes = table.get("columns") or METRIC
-    return " / ".join(axes) if isinstance(axes, list) else str(axes)
 
 
 def _by_column(df) -> list:
@@ -96,7 +95,7 @@ def bars(plt, sns, cells: list[Cell], table: dict, metrics, path: Path) -> Optio
         ax.set_ylabel("")
         ax.set_xlabel(m.label)
         if hue and ax.get_legend() is not None:
-            ax.get_legend().set_title(_col_title(table))
+            ax.get_legend().set_title(" / ".join(_col_axes(table)))
         if m.signed:
             ax.axvline(0, color="k", lw=0.8)
     return _save(plt, fig, path)
