@@ -7,8 +7,9 @@
 
 Crops are ``ratio`` x height by ``ratio`` x width. The official code draws the two windows independently
 (they generally cover different regions, §21 item 9); ``windows=aligned`` uses one window for both, so the
-two orders restore the same content. ``Y`` is shared with ``pref`` when both are on (same input, level
-and weights: the same tensor the official code computes twice).
+two orders restore the same content. ``Y`` is the step's shared top-level output
+(:class:`~qtbench.engine.student_pass.StudentPass`): with ``pref`` on it is ``pref``'s winner, not a second
+pass as in the official code.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from methods.pref import TOP_OUTPUT
 from methods.reward_addon import RewardAddOn
 from qtbench.engine.plugin_api import PLBatch, TargetBatch
+from qtbench.engine.student_pass import StudentPass
 from qtbench.errors import UserError
 from qtbench.registry import addons
 
@@ -82,16 +83,16 @@ class CroppedConsistency(RewardAddOn):
         left = torch.randint(w - size[1] + 1, (b,), generator=self.gen).to(device)
         return top, left
 
-    def extra_losses(self, student: torch.nn.Module, batch: TargetBatch, pl: PLBatch, step: int) -> dict[str, Tensor]:
+    def extra_losses(self, student: StudentPass, batch: TargetBatch, pl: PLBatch, step: int) -> dict[str, Tensor]:
         if step < self.start_step:
             return {}
         x = batch.strong
         b, _, h, w = x.shape
         size = (round(h * self.options.ratio), round(w * self.options.ratio))
-        y = pl.cache[TOP_OUTPUT] if TOP_OUTPUT in pl.cache else student(x, level=self.top).clamp(0, 1)
+        y = student.all_at(self.top).clamp(0, 1)
         t1, l1 = self._offsets(b, h, w, size, x.device)
         t2, l2 = (t1, l1) if self.options.windows == "aligned" else self._offsets(b, h, w, size, x.device)
-        restored_crop = student(windows(x, t2, l2, size), level=self.top).clamp(0, 1)
+        restored_crop = student.model(windows(x, t2, l2, size), level=self.top).clamp(0, 1)
         r = self.ensemble.reward(torch.cat([windows(y, t1, l1, size), restored_crop]))  # one call per member
         loss = consistency_loss(r[:b], r[b:], self.options.weight)
         self.last = {"crop/gap": (r[:b] - r[b:]).detach().abs().mean()}

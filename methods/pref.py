@@ -23,10 +23,9 @@ from torch import Tensor
 
 from methods.reward_addon import RewardAddOn
 from qtbench.engine.plugin_api import PLBatch, TargetBatch
+from qtbench.engine.student_pass import StudentPass
 from qtbench.errors import UserError
 from qtbench.registry import addons
-
-TOP_OUTPUT = "top_output"  # PLBatch.cache key: clamp(S(u_s; top)), shared with the crop add-on
 
 
 @dataclass
@@ -116,16 +115,17 @@ class PreferenceLoss(RewardAddOn):
             raise UserError(f"addons.pref.q_low={list(o.q_low)} (for {o.q_low_levels} levels) maps to {q} for "
                             f"{n} levels: every low level must be in [0, {n - 2}]")
 
-    def extra_losses(self, student: torch.nn.Module, batch: TargetBatch, pl: PLBatch, step: int) -> dict[str, Tensor]:
+    def extra_losses(self, student: StudentPass, batch: TargetBatch, pl: PLBatch, step: int) -> dict[str, Tensor]:
         if step < self.start_step:
             return {}
         o = self.options
         x = batch.strong
         b = x.shape[0]
         q = self.q_low[torch.randint(len(self.q_low), (b,), generator=self.gen)].to(x.device)
+        rows = torch.arange(b, device=x.device)
         levels = torch.cat([torch.full((b,), self.top, device=x.device, dtype=torch.long), q])
-        out = student(torch.cat([x, x]), level=levels).clamp(0, 1)  # winner and loser in one pass
-        pl.cache[TOP_OUTPUT] = out[:b]
+        # winner and loser in one call; pairs the labels already restored this step are reused
+        out = student.at(torch.cat([rows, rows]), levels).clamp(0, 1)
         if not o.loser_grad:  # the loser as a constant target: no gradient through y_l
             out = torch.cat([out[:b], out[b:].detach()])
         r = self.ensemble.reward(out)  # one call per member for both branches

@@ -7,6 +7,7 @@ from addon_fakes import FakeEnsemble, FakeStudent
 from methods.crop import CroppedConsistency, consistency_loss, windows
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext, PLBatch, TargetBatch
+from qtbench.engine.student_pass import StudentPass
 
 X = (torch.arange(16.0) / 16).view(1, 1, 4, 4).expand(1, 3, 4, 4).contiguous()  # x[i, j] = (4 i + j) / 16
 
@@ -36,7 +37,7 @@ def test_independent_windows_by_hand(monkeypatch):
     monkeypatch.setattr(c, "_offsets", lambda *a: next(offsets))
     student = FakeStudent()
     pl = PLBatch.from_candidates(X[:, None])
-    loss = c.extra_losses(student, TargetBatch(torch.zeros(1), X, X), pl, step=2)["crop"]
+    loss = c.extra_losses(StudentPass(student, X), TargetBatch(torch.zeros(1), X, X), pl, step=2)["crop"]
     # top level: S(x) = 0.85 x. Window (0,0) holds 0,1,4,5 (mean 2.5/16), window (2,2) holds 10,11,14,15
     assert float(loss.detach()) == pytest.approx(0.85 * abs(2.5 - 12.5) / 16, abs=1e-6)
     loss.backward()
@@ -46,14 +47,15 @@ def test_independent_windows_by_hand(monkeypatch):
 def test_aligned_windows_and_pointwise_student_agree():
     c = _crop("addons.crop.windows=aligned")
     pl = PLBatch.from_candidates(X[:, None])
-    loss = c.extra_losses(FakeStudent(), TargetBatch(torch.zeros(1), X, X), pl, step=5)["crop"]
+    loss = c.extra_losses(StudentPass(FakeStudent(), X), TargetBatch(torch.zeros(1), X, X), pl, step=5)["crop"]
     assert float(loss.detach()) == pytest.approx(0.0, abs=1e-7)  # crop and restore commute for a pointwise student
-    assert c.extra_losses(FakeStudent(), TargetBatch(torch.zeros(1), X, X), pl, step=1) == {}
+    assert c.extra_losses(StudentPass(FakeStudent(), X), TargetBatch(torch.zeros(1), X, X), pl, step=1) == {}
 
 
 def test_reuses_the_top_level_output_of_pref():
     c = _crop("addons.crop.windows=aligned")
     pl = PLBatch.from_candidates(X[:, None])
-    pl.cache["top_output"] = torch.zeros_like(X)  # pretend pref restored everything to black
-    loss = c.extra_losses(FakeStudent(), TargetBatch(torch.zeros(1), X, X), pl, step=5)["crop"]
-    assert float(loss.detach()) > 0
+    shared = StudentPass(FakeStudent(), X)
+    shared.all_at(7)  # as pref's winner: every crop at the top level
+    c.extra_losses(shared, TargetBatch(torch.zeros(1), X, X), pl, step=5)
+    assert shared.decoded == 1  # crop's Y is that output, not a second pass

@@ -9,6 +9,7 @@ from addon_fakes import FakeEnsemble, FakeStudent
 from methods.pref import PreferenceLoss, label_anchor, preference_loss, scaled_levels
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext, PLBatch, TargetBatch
+from qtbench.engine.student_pass import StudentPass
 from qtbench.errors import UserError
 
 
@@ -56,14 +57,16 @@ def test_extra_loss_end_to_end_by_hand():
     pl = PLBatch.from_candidates(x[:, None])
     pl.label_score = torch.tensor([0.3])
     batch = TargetBatch(torch.zeros(1), x, x)
-    assert pref.extra_losses(student, batch, pl, step=1) == {}  # before the start iteration
-    loss = pref.extra_losses(student, batch, pl, step=2)["pref"]
+    shared = StudentPass(student, x)
+    assert pref.extra_losses(shared, batch, pl, step=1) == {}  # before the start iteration
+    loss = pref.extra_losses(shared, batch, pl, step=2)["pref"]
     # y_w = 0.4 (0.5 + 0.05 * 7) = 0.34, y_l = 0.4 (0.5 + 0.05 * 4) = 0.28; r = mean
     want = softplus(-(0.34 - 0.28 - 0.1)) + 0.5 * softplus(-(0.34 - 0.3))
     assert float(loss.detach()) == pytest.approx(want, abs=1e-5)
     loss.backward()
     assert student.a.grad is not None and float(student.a.grad) != 0.0
-    assert torch.allclose(pl.cache["top_output"], torch.full((1, 3, 4, 4), 0.34))  # shared with crop
+    assert torch.allclose(shared.all_at(7), torch.full((1, 3, 4, 4), 0.34))  # shared with crop and the labels
+    assert shared.decoded == 2  # the winner pair was restored once, not again for all_at
 
 
 @pytest.mark.parametrize("loser_grad", [True, False])
@@ -82,7 +85,7 @@ def test_loser_grad_by_hand(loser_grad):
     x = torch.full((1, 3, 4, 4), 0.4)
     pl = PLBatch.from_candidates(x[:, None])
     pl.label_score = torch.tensor([0.3])
-    pref.extra_losses(student, TargetBatch(torch.zeros(1), x, x), pl, step=2)["pref"].backward()
+    pref.extra_losses(StudentPass(student, x), TargetBatch(torch.zeros(1), x, x), pl, step=2)["pref"].backward()
 
     def sig(z):
         return 1.0 / (1.0 + math.exp(-z))

@@ -121,3 +121,25 @@ def test_scores_equal_on_random_and_edge_cases(model):
     assert torch.equal(fast.isnan(), ref.isnan()) and fast.isnan()[18]  # the flat image (first edge case) scores NaN
     ok = ~ref.isnan()
     assert (fast[ok] - ref[ok]).abs().max() <= TOL
+
+
+def test_cholesky_quadratic_equals_pinv_and_falls_back_on_singular_matrices():
+    """NIQE's distance takes a Cholesky solve only where pinv is provably the inverse."""
+    g = torch.Generator().manual_seed(5)
+    a = torch.randn(36, 200, generator=g, dtype=torch.float64)
+    cov = a @ a.T / 200  # a full-rank pristine model
+    feats = torch.randn(6, 30, 36, generator=g, dtype=torch.float64)
+    dev = feats - feats.mean(1, keepdim=True)
+    cov_d = dev.transpose(1, 2) @ dev / 29
+    cov_d[0] = 0  # one block: zero covariance (still safe: pooled = cov / 2)
+    pooled = (cov + cov_d) / 2
+    diff = torch.randn(6, 1, 36, generator=g, dtype=torch.float64)
+    want = diff @ torch.linalg.pinv(pooled) @ diff.transpose(1, 2)
+    got = niqe_mod._pinv_quadratic(pooled, diff, cov, cov_d.diagonal(dim1=1, dim2=2).sum(-1))
+    assert torch.allclose(got, want, rtol=1e-10)
+    # a rank-deficient pristine model: no bound holds, so every image takes pinv (its minimum-norm answer)
+    low = a[:, :10] @ a[:, :10].T / 10
+    pooled_low = (low + cov_d) / 2
+    pooled_low[0] = low / 2  # singular: Cholesky would fail or be meaningless
+    got = niqe_mod._pinv_quadratic(pooled_low, diff, low, cov_d.diagonal(dim1=1, dim2=2).sum(-1))
+    assert torch.allclose(got, diff @ torch.linalg.pinv(pooled_low) @ diff.transpose(1, 2), rtol=1e-8)

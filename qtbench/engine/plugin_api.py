@@ -31,6 +31,8 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from qtbench.engine.student_pass import StudentPass
+
 
 @dataclass
 class TargetBatch:
@@ -248,8 +250,12 @@ class AddOn:
         """Gate, bank or re-weight the selected labels; may set ``level``."""
         return pl
 
-    def extra_losses(self, student: torch.nn.Module, batch: TargetBatch, pl: PLBatch, step: int) -> dict[str, Tensor]:
-        """Additional named losses (added to the total)."""
+    def extra_losses(self, student: StudentPass, batch: TargetBatch, pl: PLBatch, step: int) -> dict[str, Tensor]:
+        """Additional named losses (added to the total).
+
+        ``student.at(rows, levels)`` gives the student's outputs of ``batch.strong`` at (crop, level) pairs,
+        shared with the PL loss and the other add-ons within the step; ``student.model`` restores other inputs.
+        """
         return {}
 
     def inference_level(self) -> Optional[int]:

@@ -23,6 +23,7 @@ from qtbench.engine.augment import strong_view
 from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler, chunk_rows
 from qtbench.engine.plugin_api import AddOn, AddOnContext, Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.engine.sampler import CropSampler
+from qtbench.engine.student_pass import StudentPass
 from qtbench.engine.timers import StageTimer
 from qtbench.errors import TrainingDiverged
 from qtbench.tasks.base import TrainData
@@ -162,20 +163,15 @@ class PLTrainer:
         pl.label_score = pl.score[:, 0] if pl.owner is None else pl.score.flatten()
         return pl
 
-    def student_on_labels(self, batch: TargetBatch, pl: PLBatch) -> torch.Tensor:
+    def student_on_labels(self, student: StudentPass, pl: PLBatch) -> torch.Tensor:
         """[N,3,h,w] student output for every label: the strong view of its crop at its level.
 
         With several labels per crop (a bank, several views), labels of one crop that share a level share
-        one forward pass (same input, same level: same output), so the cost is one pass per distinct pair.
+        one output, and the add-ons' losses reuse them (:class:`~qtbench.engine.student_pass.StudentPass`).
         """
-        if pl.owner is None:
-            return self.student(batch.strong, level=pl.level)
-        lv = pl.level + 1 if pl.level is not None else torch.zeros_like(pl.owner)
-        pair = pl.owner * (1 << 20) + lv
-        uniq, inv = torch.unique(pair, return_inverse=True)
-        own, lvl = uniq // (1 << 20), uniq % (1 << 20) - 1
-        out = self.student(batch.strong[own], level=lvl if pl.level is not None else None)
-        return out[inv]
+        b = student.x.shape[0]
+        owner = pl.owner if pl.owner is not None else torch.arange(b, device=student.x.device)
+        return student.at(owner, pl.level)
 
     def select(self, pl: PLBatch, batch: TargetBatch) -> PLBatch:
         """The framework's ``select`` at its ``select_order`` among the add-ons' ``on_select`` hooks."""
@@ -217,13 +213,14 @@ class PLTrainer:
             losses = {"loss/sup": (self.student(src_in) - src_gt).abs().mean()}
             total = cfg.pl.w_sup * losses["loss/sup"]
             if batch is not None:
+                student = StudentPass(self.student, batch.strong)
                 if pl.label.shape[0]:
-                    losses["loss/pl"] = fw.target_loss(self.student_on_labels(batch, pl), pl)
+                    losses["loss/pl"] = fw.target_loss(self.student_on_labels(student, pl), pl)
                 else:  # a bank with nothing stored yet for any crop of this batch
                     losses["loss/pl"] = total.new_zeros(())
                 total = total + cfg.pl.w_pl * fw.pl_weight(self.step) * losses["loss/pl"]
                 for a in self.addons:
-                    for name, value in a.extra_losses(self.student, batch, pl, self.step).items():
+                    for name, value in a.extra_losses(student, batch, pl, self.step).items():
                         losses[f"loss/{name}"] = value
                         total = total + value
             losses["loss/total"] = total

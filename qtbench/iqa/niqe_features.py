@@ -194,9 +194,14 @@ def gauss_filter(img: Tensor, kernel: Tensor) -> Tensor:
 
 def gauss_kernel(like: Tensor) -> Tensor:
     """NIQE's 7x7 Gaussian window (pyiqa ``fspecial``) in ``like``'s dtype/device."""
-    from pyiqa.matlab_utils import fspecial
+    return _gauss_kernel(like.dtype, like.device)
 
-    return fspecial(GAUSS_SIZE, GAUSS_SIGMA, 1).to(like)
+
+@functools.lru_cache(maxsize=8)
+def _gauss_kernel(dtype: torch.dtype, device: torch.device) -> Tensor:
+    from pyiqa.matlab_utils import fspecial  # built once: pyiqa rebuilds it on every call
+
+    return fspecial(GAUSS_SIZE, GAUSS_SIGMA, 1).to(dtype=dtype, device=device)
 
 
 def to_blocks(img: Tensor, patch: int) -> Tensor:

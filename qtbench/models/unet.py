@@ -102,18 +102,28 @@ class UNet(nn.Module):
         return self._restore(x, level)
 
     def _restore(self, x: Tensor, level: Tensor | int | None) -> Tensor:
+        return self.decode(x, self.encode(x), level)
+
+    def decode(self, x: Tensor, feats: list[Tensor], level: Tensor | int | None = None) -> Tensor:
+        """The level-dependent half of a restore: ``forward(x, level) == decode(x, encode(x), level)``.
+
+        The encoder never sees the level (it enters at the bottleneck), so outputs of one input at several
+        levels can share one :meth:`encode` (:class:`qtbench.engine.student_pass.StudentPass`): index the rows
+        of ``x`` and of every feature map alike, then decode each (row, level) pair.
+
+        Args:
+            x: [B,3,H,W] the (unpadded) inputs the features were computed from.
+            feats: :meth:`encode` of those inputs, row for row.
+            level: [B] levels, one int for all rows, or None (unconditioned).
+        """
         h, w = x.shape[-2:]
         ph, pw = (-h) % self.down_factor, (-w) % self.down_factor
         inp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
-        skips = []
-        feat = inp
-        for i, block in enumerate(self.enc):
-            feat = block(feat if i == 0 else F.max_pool2d(feat, 2))
-            skips.append(feat)
+        feat = feats[-1]
         if level is not None:
             idx = torch.as_tensor(level, device=feat.device, dtype=torch.long).reshape(-1)
             feat = feat + self.level_embedding(idx)[:, :, None, None]
-        for up, dec, skip in zip(self.up, self.dec, reversed(skips[:-1])):
+        for up, dec, skip in zip(self.up, self.dec, reversed(feats[:-1])):
             feat = dec(torch.cat([up(feat), skip], dim=1))
         out = inp + self.out(feat)
         return out[..., :h, :w]
