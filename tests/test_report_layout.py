@@ -153,3 +153,16 @@ def test_a_failed_baseline_run_is_a_missing_pair_not_an_unmeasured_metric():
     no_metric = [cell(4, 0, "FINISHED", {}), cell(5, 1, "FINISHED", {})]  # the baseline never reports it
     agg = versus(rows, no_metric, "m")
     assert agg.found == 0 and agg.unmeasured == 2 and agg.not_measured
+
+
+def test_an_include_control_beside_a_two_axis_grid_is_named_once():
+    """pref_hacking's rows are two grid axes; its `include: mt+qcond` control has neither and reads as one name."""
+    from qtbench.report.figures import _row_label
+
+    spec = load_sweep(next(p for p in SWEEPS if p.stem == "pref_hacking"))
+    runs = _runs(spec)
+    table = build(runs, spec.table, spec.name, parse_metrics(spec.table))
+    labels = [r.label for r in table.blocks[0].rows]
+    assert labels[0] == "True / False" and labels[-1] == "mt+qcond (no preference loss)"
+    control = next(c for c in runs.cells if c.labels["method"] == "mt+qcond")
+    assert _row_label(control, spec.table) == "mt+qcond (no preference loss)"

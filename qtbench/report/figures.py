@@ -17,7 +17,7 @@ from typing import Optional
 
 from qtbench import atomic
 from qtbench.report.collect import Cell, collect, metric_history, run_summary
-from qtbench.report.layout import METRIC, parse_metrics, show
+from qtbench.report.layout import METRIC, entry_text, parse_metrics, show
 
 CURVES = ("loss/total", "trajectory/student/target_psnr")
 BOOT = {"errorbar": ("ci", 95), "n_boot": 1000, "seed": 0}  # fixed seed: same figure from the same store
@@ -37,7 +37,7 @@ def _row_label(c: Cell, table: dict) -> str:
     axes = table.get("rows") or "method"
     axes = axes if isinstance(axes, list) else [axes]
     axes = ["method"] if axes == [METRIC] else axes
-    return " / ".join(show(c.labels.get(a), labels) for a in axes)
+    return entry_text(c, axes, labels)
 
 
 def _col_axes(table: dict) -> list[str]:

@@ -127,6 +127,14 @@ def show(value: Any, labels: dict) -> str:
     return str(labels.get(text, text))
 
 
+def entry_text(c: Cell, axes: tuple[str, ...] | list[str], labels: dict) -> str:
+    """Row/column text of ``c`` on ``axes``: the values joined by " / "; a cell with none of the axes (an
+    ``include:`` control beside a grid) is named once by its method, not once per axis."""
+    if len(axes) > 1 and not any(a in c.labels for a in axes):
+        return show(c.labels.get("method"), labels)
+    return " / ".join(show(axis_value(c, a, True), labels) for a in axes)
+
+
 def _entries(axes: tuple[str, ...], cells: list[Cell], labels: dict, controls: set[str],
              metrics: list[MetricSpec]) -> list[Entry]:
     if axes == (METRIC,):
@@ -136,7 +144,7 @@ def _entries(axes: tuple[str, ...], cells: list[Cell], labels: dict, controls: s
         key = tuple(axis_value(c, a, True) for a in axes)
         if key not in seen:
             is_control = "method" in axes and c.labels.get("method") in controls
-            seen[key] = Entry(key, " / ".join(show(v, labels) for v in key), None, is_control)
+            seen[key] = Entry(key, entry_text(c, axes, labels), None, is_control)
     entries = list(seen.values())
     return [e for e in entries if not e.control] + [e for e in entries if e.control]
 
