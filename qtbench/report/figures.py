@@ -40,6 +40,15 @@ def _row_label(c: Cell, table: dict) -> str:
     return entry_text(c, axes, labels)
 
 
+def _row_title(ax, table: dict) -> None:
+    """Title the legend of a ``hue="row"`` plot with the row axes ("row" says nothing about a grid's values)."""
+    axes = table.get("rows") or "method"
+    axes = axes if isinstance(axes, list) else [axes]
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.set_title(" / ".join("method" if a == METRIC else a for a in axes))
+
+
 def _col_axes(table: dict) -> list[str]:
     axes = table.get("columns") or METRIC
     return axes if isinstance(axes, list) else [axes]
@@ -119,6 +128,7 @@ def levels(plt, sns, cells: list[Cell], table: dict, path: Path) -> Optional[Pat
     for (col, df), pair in zip(facets, axes):
         for ax, what, ylab in zip(pair, ("score", "psnr"), ("ensemble score of the output", "PSNR (dB)")):
             sns.lineplot(data=df[df["what"] == what], x="level", y="value", hue="row", marker="o", ax=ax, **BOOT)
+            _row_title(ax, table)
             ax.set_xlabel("quality level asked of the student")
             ax.set_ylabel(ylab)
             if col:
@@ -143,6 +153,7 @@ def pl_levels(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) ->
     fig, axes = plt.subplots(len(facets), 1, figsize=(8, 3.4 * len(facets)), squeeze=False, layout="constrained")
     for (col, df), ax in zip(facets, axes[:, 0]):
         sns.barplot(data=df, x="level", y="fraction", hue="row", ax=ax, **BOOT)
+        _row_title(ax, table)
         ax.set_title(_titled("Quality levels given to pseudo-labels during training (fraction; 95 % CI over seeds)",
                              col))
     return _save(plt, fig, path)
@@ -162,6 +173,7 @@ def curves(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) -> Op
     for (col, df), line in zip(facets, axes):
         for ax, key in zip(line, keys):
             sns.lineplot(data=df[df["key"] == key], x="step", y="value", hue="row", ax=ax, **BOOT)
+            _row_title(ax, table)
             ax.set_title(_titled(key, col))
             ax.set_xlabel("PL iteration")
     return _save(plt, fig, path)
