@@ -51,3 +51,27 @@ def test_chunk_rows_auto_is_8_on_cpu_and_off_on_gpu():
 
     assert chunk_rows(-1, "cpu") == 8 and chunk_rows(-1, "cuda") == 0
     assert chunk_rows(0, "cpu") == 0 and chunk_rows(5, "cuda") == 5
+
+
+def test_channels_last_is_the_same_function_whatever_the_input_layout():
+    """runtime.channels_last changes the memory format of a pass, not its outputs or gradients."""
+    torch.manual_seed(0)
+    net = UNet([8, 16, 32])
+    with torch.no_grad():
+        net.level_embedding.weight.normal_()
+    x = torch.rand(4, 3, 20, 24)  # padded to the down factor on both paths
+    levels = torch.tensor([0, 3, 5, 7])
+    ref = net(x, level=levels)
+    g_ref = torch.autograd.grad(ref.square().sum(), net.enc[0][0].weight)[0]
+    net.channels_last = True
+    for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+        out = net(inp, level=levels)
+        g = torch.autograd.grad(out.square().sum(), net.enc[0][0].weight)[0]
+        assert torch.allclose(out, ref, atol=1e-5) and torch.allclose(g, g_ref, rtol=1e-4, atol=1e-5)
+
+
+def test_channels_last_auto_is_on_for_cpu_and_off_on_gpu():
+    from qtbench.engine.build import channels_last
+
+    assert channels_last(None, "cpu") and not channels_last(None, "cuda")
+    assert not channels_last(False, "cpu") and channels_last(True, "cuda")

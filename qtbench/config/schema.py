@@ -96,6 +96,11 @@ class RuntimeConfig:
     # never on a GPU). Why: on one CPU thread 3 x 8 rows run ~25 % faster than 24 at once (cache), which
     # is what maug's views, the bank's labels and pref's pairs produce (BENCHMARKS.md, "chunks").
     chunk_rows: int = -1
+    # Run the PL stage's U-Net passes in channels-last memory format (None: on a CPU, off on a GPU). Why: on a
+    # CPU these convolutions run ~1.5x faster channels-last, and crops cut from HWC arrays already are, so
+    # without it a pass's speed depended on its input's layout (maug's flipped views, gathered rows were not;
+    # BENCHMARKS.md, "memory format").
+    channels_last: Optional[bool] = None
     experiment: Optional[str] = None  # MLflow experiment; None: qtbench-<task> (a sweep uses qtbench-sweep-<name>)
     parent_run_id: Optional[str] = None  # MLflow parent run (a sweep's); the run is logged as its child
     tags: dict[str, str] = field(default_factory=dict)  # extra MLflow run tags (sweep name, cell index)

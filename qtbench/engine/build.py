@@ -45,3 +45,9 @@ def chunk_rows(setting: int, device: torch.device | str) -> int:
         return int(setting)
     return CPU_CHUNK_ROWS if torch.device(device).type == "cpu" else 0
 
+
+def channels_last(setting: bool | None, device: torch.device | str) -> bool:
+    """``runtime.channels_last`` resolved for ``device``: None (auto) is on for a CPU, off for a GPU."""
+    if setting is not None:
+        return bool(setting)
+    return torch.device(device).type == "cpu"

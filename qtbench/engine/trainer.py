@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from qtbench.engine import checkpoint, interrupt
 from qtbench.engine.augment import strong_view
-from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler, chunk_rows
+from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler, channels_last, chunk_rows
 from qtbench.engine.plugin_api import AddOn, AddOnContext, Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.engine.sampler import CropSampler
 from qtbench.engine.student_pass import StudentPass
@@ -92,6 +92,8 @@ class PLTrainer:
         self.student.load_state_dict(base_state)
         if hasattr(self.student, "max_rows"):  # backbones that can split a batch (qtbench.models.unet)
             self.student.max_rows = chunk_rows(cfg.runtime.chunk_rows, device)
+        if hasattr(self.student, "channels_last"):  # and choose their memory format
+            self.student.channels_last = channels_last(cfg.runtime.channels_last, device)
         self.teacher = copy.deepcopy(self.student).requires_grad_(False)
         self.opt = build_optimizer(self.student.parameters(), cfg.pl)
         self.sched = build_scheduler(self.opt, cfg.pl)
