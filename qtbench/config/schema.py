@@ -99,7 +99,7 @@ class RuntimeConfig:
     # Run the PL stage's U-Net passes in channels-last memory format (None: on a CPU, off on a GPU). Why: on a
     # CPU these convolutions run ~1.5x faster channels-last, and crops cut from HWC arrays already are, so
     # without it a pass's speed depended on its input's layout (maug's flipped views, gathered rows were not;
-    # BENCHMARKS.md, "memory format").
+    # BENCHMARKS.md, "Seconds per PL iteration").
     channels_last: Optional[bool] = None
     experiment: Optional[str] = None  # MLflow experiment; None: qtbench-<task> (a sweep uses qtbench-sweep-<name>)
     parent_run_id: Optional[str] = None  # MLflow parent run (a sweep's); the run is logged as its child

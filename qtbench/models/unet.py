@@ -70,7 +70,7 @@ class UNet(nn.Module):
         # from runtime.chunk_rows, because on a CPU cache-sized chunks run faster (BENCHMARKS.md, "chunks").
         self.max_rows = 0
         # Channels-last passes (the PL trainer sets it from runtime.channels_last: on a CPU they run ~1.5x
-        # faster, whatever layout the input happens to have; BENCHMARKS.md, "memory format").
+        # faster, whatever layout the input happens to have; BENCHMARKS.md, "Seconds per PL iteration").
         self.channels_last = False
 
     @classmethod
