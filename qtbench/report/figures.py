@@ -32,21 +32,23 @@ def _pyplot():
     return plt
 
 
+def _row_axes(table: dict) -> list[str]:
+    """The table's row axes; a table with one row per metric draws one line or bar per method."""
+    axes = table.get("rows") or "method"
+    axes = axes if isinstance(axes, list) else [axes]
+    return ["method"] if axes == [METRIC] else axes
+
+
 def _row_label(c: Cell, table: dict) -> str:
     labels = {str(k): v for k, v in (table.get("labels") or {}).items()}
-    axes = table.get("rows") or "method"
-    axes = axes if isinstance(axes, list) else [axes]
-    axes = ["method"] if axes == [METRIC] else axes
-    return entry_text(c, axes, labels)
+    return entry_text(c, _row_axes(table), labels)
 
 
-def _row_title(ax, table: dict) -> None:
-    """Title the legend of a ``hue="row"`` plot with the row axes ("row" says nothing about a grid's values)."""
-    axes = table.get("rows") or "method"
-    axes = axes if isinstance(axes, list) else [axes]
+def _legend_title(ax, axes: list[str]) -> None:
+    """Title a plot's legend with the axes its hue stands for (seaborn would write "row" or "column")."""
     legend = ax.get_legend()
     if legend is not None:
-        legend.set_title(" / ".join("method" if a == METRIC else a for a in axes))
+        legend.set_title(" / ".join(axes))
 
 
 def _col_axes(table: dict) -> list[str]:
@@ -103,8 +105,8 @@ def bars(plt, sns, cells: list[Cell], table: dict, metrics, path: Path) -> Optio
         ax.set_title(f"{m.label} ({'higher' if m.higher_better else 'lower'} is better; 95 % CI over seeds)")
         ax.set_ylabel("")
         ax.set_xlabel(m.label)
-        if hue and ax.get_legend() is not None:
-            ax.get_legend().set_title(" / ".join(_col_axes(table)))
+        if hue:
+            _legend_title(ax, _col_axes(table))
         if m.signed:
             ax.axvline(0, color="k", lw=0.8)
     return _save(plt, fig, path)
@@ -128,7 +130,7 @@ def levels(plt, sns, cells: list[Cell], table: dict, path: Path) -> Optional[Pat
     for (col, df), pair in zip(facets, axes):
         for ax, what, ylab in zip(pair, ("score", "psnr"), ("ensemble score of the output", "PSNR (dB)")):
             sns.lineplot(data=df[df["what"] == what], x="level", y="value", hue="row", marker="o", ax=ax, **BOOT)
-            _row_title(ax, table)
+            _legend_title(ax, _row_axes(table))
             ax.set_xlabel("quality level asked of the student")
             ax.set_ylabel(ylab)
             if col:
@@ -153,7 +155,7 @@ def pl_levels(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) ->
     fig, axes = plt.subplots(len(facets), 1, figsize=(8, 3.4 * len(facets)), squeeze=False, layout="constrained")
     for (col, df), ax in zip(facets, axes[:, 0]):
         sns.barplot(data=df, x="level", y="fraction", hue="row", ax=ax, **BOOT)
-        _row_title(ax, table)
+        _legend_title(ax, _row_axes(table))
         ax.set_title(_titled("Quality levels given to pseudo-labels during training (fraction; 95 % CI over seeds)",
                              col))
     return _save(plt, fig, path)
@@ -173,7 +175,7 @@ def curves(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) -> Op
     for (col, df), line in zip(facets, axes):
         for ax, key in zip(line, keys):
             sns.lineplot(data=df[df["key"] == key], x="step", y="value", hue="row", ax=ax, **BOOT)
-            _row_title(ax, table)
+            _legend_title(ax, _row_axes(table))
             ax.set_title(_titled(key, col))
             ax.set_xlabel("PL iteration")
     return _save(plt, fig, path)
