@@ -36,8 +36,8 @@ class StudentPass:
         self.shared_encoder = callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))
         self.chunk = int(getattr(model, "max_rows", 0))
         self._feats: Optional[list[Tensor]] = None
-        self._parts: list[Tensor] = []
-        self._row_of: dict[int, int] = {}  # pair key -> row in cat(self._parts)
+        self._outputs: Optional[Tensor] = None  # every pair restored so far, in restore order
+        self._row_of: dict[int, int] = {}  # pair key -> row in self._outputs
         self.decoded = 0  # pairs restored so far (diagnostics, tests)
 
     def _chunks(self, n: int) -> list[slice]:
@@ -80,12 +80,12 @@ class StudentPass:
         if new:
             new_lv = torch.tensor([k % _STRIDE - 1 for k in new], dtype=torch.long, device=rows.device)
             out = self._restore([k // _STRIDE for k in new], None if levels is None else new_lv)
-            base = sum(p.shape[0] for p in self._parts)
+            base = 0 if self._outputs is None else self._outputs.shape[0]
             self._row_of.update({k: base + i for i, k in enumerate(new)})
-            self._parts.append(out)
+            # concatenated once per new batch of pairs, not on every request (crop's Y re-asks pref's winners)
+            self._outputs = out if self._outputs is None else torch.cat([self._outputs, out])
             self.decoded += len(new)
-        everything = self._parts[0] if len(self._parts) == 1 else torch.cat(self._parts)
-        return self._take(everything, [self._row_of[k] for k in keys])
+        return self._take(self._outputs, [self._row_of[k] for k in keys])
 
     def all_at(self, level: Optional[int]) -> Tensor:
         """[B,3,h,w] every crop at one ``level`` (None: unconditioned)."""
