@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from qtbench.engine.candidate_masks import CandidateMasks
 from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.registry import addons
@@ -122,6 +123,14 @@ class MemoryBank(AddOn):
                 grown[:cap] = self.store[name]
             self.store[name] = grown
 
+    def _entering_masks(self, out: Tensor, masks: CandidateMasks, rep: Tensor, index: Tensor) -> None:
+        """Fill ``out`` [S,K,1,h,w] with the masks of the new candidates that ``index`` keeps (the only
+        ones the merge stores), computing just those."""
+        s, slot = (index >= self.k).nonzero(as_tuple=True)
+        if s.numel():
+            view = index[s, slot] - self.k
+            out[s, view] = masks.take(rep[s], view).to(out.dtype)
+
     def _rank(self, members: Tensor, combined: Tensor) -> Tensor:
         return members.sum(dim=-1) if self.options.ranking == "sum" else combined
 
@@ -154,13 +163,16 @@ class MemoryBank(AddOn):
                  "valid": ok,
                  "members": torch.stack([pl.scores[m] for m in self.members], dim=-1)[rep].float(),
                  "combined": pl.score[rep].float()}
-        if pl.cand_mask is not None:
-            fresh["mask"] = pl.cand_mask[rep].to(torch.float16)
+        if pl.cand_mask is not None:  # filled below for the candidates that enter only
+            h, w = pl.candidates.shape[-2:]
+            fresh["mask"] = torch.zeros(rep.numel(), kc, 1, h, w, dtype=torch.float16, device=dev)
         self._reserve(self.n_used, {n: t[:, :1].expand(-1, self.k, *t.shape[2:]) for n, t in fresh.items()})
         old = {n: self.store[n][rows] for n in fresh}
         rank_old = self._rank(old["members"], old["combined"]).masked_fill(~old["valid"], float("-inf"))
         rank_new = self._rank(fresh["members"], fresh["combined"]).masked_fill(~ok, float("-inf"))
         index, valid = top_k_merge(rank_old, rank_new, self.k)
+        if pl.cand_mask is not None:
+            self._entering_masks(fresh["mask"], pl.cand_mask, rep, index)
         for n in fresh:
             self.store[n][rows] = _take(old[n], fresh[n], index)
         self.store["valid"][rows] &= valid

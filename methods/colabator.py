@@ -23,6 +23,7 @@ from torch import Tensor
 
 from methods.pl_common import STRONG, gather_k, one_label_per_crop, pl_loss, require_grid, resolve_members
 from methods.store import STORAGES, LabelStore
+from qtbench.engine.candidate_masks import CandidateMasks, LabelMasks
 from qtbench.engine.features import build_features, check_features
 from qtbench.engine.plugin_api import Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
@@ -122,22 +123,23 @@ class LabelPool(Framework):
         return (mm + mc) / 2.0 if self.cfg.weight_map == "addition" else mm * mc
 
     def select(self, pl: PLBatch, batch: TargetBatch, step: int) -> PLBatch:
-        b, k, _, h, w = pl.candidates.shape
+        b, k = pl.candidates.shape[:2]
         m_new, c_new = pl.scores[self.members[0]], pl.scores[self.members[1]]  # [B,K]
-        masks = self.trust_mask(pl.candidates.flatten(0, 1)).view(b, k, 1, h, w)  # Colabator's masks win over qcond's
+        # Colabator's masks win over qcond's; computed for the candidates that become labels only
+        pl.cand_mask = CandidateMasks(pl.candidates, self.trust_mask)
         pl.cache[STRONG] = batch.strong
         if not self.use_store:
-            pl.cand_mask = masks
-            pl.mask = masks[:, 0] if pl.owner is None else masks.flatten(0, 1)
+            pl.mask = LabelMasks(pl.cand_mask, first_only=pl.owner is None)
             return pl
-        keep = pl.keep if pl.keep is not None else torch.ones(b, dtype=torch.bool, device=masks.device)
-        ok = pl.cand_keep if pl.cand_keep is not None else torch.ones(b, k, dtype=torch.bool, device=masks.device)
+        dev = pl.candidates.device
+        keep = pl.keep if pl.keep is not None else torch.ones(b, dtype=torch.bool, device=dev)
+        ok = pl.cand_keep if pl.cand_keep is not None else torch.ones(b, k, dtype=torch.bool, device=dev)
         self.store.ensure(pl.candidates[:, 0], 3, True)
         stored, old, smask, filled = self.store.read(batch.key)
         ok = ok & pareto_ok(m_new, c_new, old[:, :1], old[:, 1:2], filled[:, None])
         j = (m_new + c_new).masked_fill(~ok, float("-inf")).argmax(dim=1)  # with maug: best qualifying view
         offer = keep & ok.any(dim=1)
-        cand, mask = gather_k(pl.candidates, j), gather_k(masks, j)
+        cand, mask = gather_k(pl.candidates, j), pl.cand_mask.gather(j)
         score = gather_k(pl.score, j)
         self.store.write(batch.key, offer, cand, torch.stack([gather_k(m_new, j), gather_k(c_new, j), score], 1), mask)
         o4 = offer.view(-1, 1, 1, 1)

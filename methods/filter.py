@@ -147,7 +147,7 @@ class ThresholdFilter(Framework):
         b = passed.shape[0]
         j = pl.score.masked_fill(~passed, float("-inf")).argmax(dim=1)
         cand, score = gather_k(pl.candidates, j), gather_k(pl.score, j)
-        mask = gather_k(pl.cand_mask, j) if pl.cand_mask is not None else None
+        mask = pl.cand_mask.gather(j) if pl.cand_mask is not None else None
         self.store.ensure(cand, 1, mask is not None)
         _, old, _, filled = self.store.read(batch.key)
         better = pl.keep & (~filled | (score > old[:, 0]))

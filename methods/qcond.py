@@ -15,6 +15,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from qtbench.engine.candidate_masks import CandidateMasks, LabelMasks
 from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.registry import addons
@@ -112,15 +113,12 @@ class QualityConditioning(AddOn):
         return quality_levels(score, self.num_levels, self.thresholds, o.top_threshold, o.bins_per_unit)
 
     def on_score(self, pl: PLBatch) -> PLBatch:
-        """Block-wise trust masks of every candidate (one batched ensemble call)."""
+        """Block-wise trust masks of the candidates, computed for those that become labels (on request)."""
         if not self.options.mask:
             return pl
-        b, k, _, h, w = pl.candidates.shape
         block = self.cfg.iqa.block_size
-        with torch.no_grad():
-            masks = self.ensemble.block_mask(pl.candidates.flatten(0, 1), block).view(b, k, 1, h, w)
-        pl.cand_mask = masks
-        pl.mask = masks[:, 0] if pl.owner is None else masks.flatten(0, 1)
+        pl.cand_mask = CandidateMasks(pl.candidates, lambda images: self.ensemble.block_mask(images, block))
+        pl.mask = LabelMasks(pl.cand_mask, first_only=pl.owner is None)
         return pl
 
     def on_select(self, pl: PLBatch, batch: TargetBatch, step: int) -> PLBatch:

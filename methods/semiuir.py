@@ -147,7 +147,7 @@ class ReliableBank(Framework):
             return pl
         j = s.argmax(dim=1)  # with maug: the best view by the own scorer, then the acceptance test
         cand, s_t, comb = gather_k(pl.candidates, j), gather_k(s, j), gather_k(pl.score, j)
-        mask = gather_k(pl.cand_mask, j) if pl.cand_mask is not None else None
+        mask = pl.cand_mask.gather(j) if pl.cand_mask is not None else None
         self.store.ensure(cand, 2, mask is not None)
         stored, old, smask, filled = self.store.read(batch.key)
         black = self._black_scores(cand)

@@ -5,6 +5,7 @@ import torch
 
 from methods.bank import MemoryBank
 from qtbench.config.compose import compose_run
+from qtbench.engine.candidate_masks import CandidateMasks
 from qtbench.engine.plugin_api import AddOnContext, Framework, PLBatch, TargetBatch
 
 
@@ -15,17 +16,20 @@ def _bank(*overrides, n_keys=16):
     return b
 
 
-def _step(bank, keys, m1, m2, values, keep=None, weights=(0.5, 0.5)):
+def _step(bank, keys, m1, m2, values, keep=None, weights=(0.5, 0.5), masks=False):
     """One merge: crops ``keys``; candidate c of crop i is a constant image ``values[i][c]`` with member scores
-    m1[i][c], m2[i][c]; combined = w1 m1 + w2 m2."""
+    m1[i][c], m2[i][c]; combined = w1 m1 + w2 m2. ``masks``: each candidate's mask is half its value."""
     m1, m2 = torch.tensor(m1), torch.tensor(m2)
     cands = torch.tensor(values)[:, :, None, None, None].expand(-1, -1, 3, 4, 4).clone()
     pl = PLBatch.from_candidates(cands)
     pl.scores = {"m1": m1, "m2": m2}
     pl.score = weights[0] * m1 + weights[1] * m2
     pl.keep = None if keep is None else torch.tensor(keep)
+    if masks:
+        pl.cand_mask = CandidateMasks(cands, lambda images: images[:, :1] / 2)
     batch = TargetBatch(torch.zeros(len(keys)), cands[:, 0], cands[:, 0], key=torch.tensor(keys))
-    return bank.on_select(pl, batch, 0)
+    out = bank.on_select(pl, batch, 0)
+    return (out, pl.cand_mask.computed) if masks else out
 
 
 def _stored(bank, key):
@@ -49,6 +53,22 @@ def test_top_k_merge_by_unweighted_sum():
     # step 3: the gate dropped the crop: its better candidates are ignored, the bank is returned unchanged
     pl = _step(bank, [5], [[1.0, 1.0]], [[1.0, 1.0]], [[0.9, 1.0]], keep=[False])
     assert _stored(bank, 5) == [0.6, 0.4, 0.2] and pl.label.shape[0] == 3
+
+
+def test_masks_are_computed_for_the_candidates_that_enter_only():
+    bank = _bank()
+    # step 1: both candidates of key 5 enter the empty bank: two masks computed and stored
+    _, computed = _step(bank, [5], [[0.2, 0.6]], [[0.3, 0.1]], [[0.2, 0.4]], masks=True)
+    assert computed == 2
+    # step 2 (as in the top-k test): d0 (value 0.6) enters, d1 (0.8, sum 0.2) does not: one mask computed
+    pl, computed = _step(bank, [5], [[0.9, 0.1]], [[0.9, 0.1]], [[0.6, 0.8]], masks=True)
+    assert computed == 1
+    # every stored entry carries its own candidate's mask (half its value), best entry first
+    assert pl.mask[:, 0, 0, 0].tolist() == pytest.approx([0.3, 0.2, 0.1], abs=1e-3)
+    # the same key twice in a batch: its candidates' masks are computed once
+    _, computed = _step(bank, [9, 9], [[0.5, 0.4], [0.5, 0.4]], [[0.5, 0.4], [0.5, 0.4]],
+                        [[0.2, 0.4], [0.2, 0.4]], masks=True)
+    assert computed == 2
 
 
 def test_ranking_sum_vs_combined():

@@ -59,7 +59,7 @@ def test_levels_histogram_and_inference_level():
     pl.label_score = torch.tensor([0.05, 0.75, 0.31, 0.75])
     pl.weight = torch.tensor([1.0, 1.0, 1.0, 0.0])  # a dropped label does not count in the histogram
     pl = q.on_score(pl)
-    assert pl.mask.shape == (4, 1, 8, 8)  # block-wise trust mask of every candidate
+    assert pl.mask.resolve().shape == (4, 1, 8, 8)  # block-wise trust mask of every candidate, on request
     pl = q.on_select(pl, None, 0)
     assert pl.level.tolist() == [0, 7, 3, 7]
     assert q.summary()["pl_level_histogram"] == [1, 0, 0, 1, 0, 0, 0, 1]

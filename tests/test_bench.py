@@ -11,6 +11,8 @@ import torch
 from conftest import run_cli
 from iqa_fakes import Brightness, OffsetBrightness
 
+from qtbench.report import bench_md
+
 PROVENANCE = {"bench", "machine", "torch", "git", "date", "command", "settings", "results", "wall_s"}
 
 
@@ -57,9 +59,25 @@ def test_bench_step_quick(tmp_path):
     assert res["rows"]["mt"]["ratio_to_mt"] == pytest.approx(1.0)
     assert res["rows"]["mt"]["preset"] is None and res["rows"]["mt+qualiteacher"]["preset"] == "offline"
     # timed steps are past the start of pref and crop, so their losses are part of the measured step
-    assert res["start_step"]["mt+qualiteacher"] > 0
+    assert res["start_step"] > 0 and res["start"] == "cold"  # --quick starts cold
     assert "loss/pref" in res["rows"]["mt+qualiteacher"]["last_step_metrics"]
     assert "loss/crop" in res["rows"]["mt+qcond+crop"]["last_step_metrics"]
+
+
+def test_bench_step_from_the_schedule(tmp_path):
+    """--start schedule: each variant runs its own PL schedule from step 0 to the timed step (a filled bank)."""
+    counts = {}
+    for start in ("schedule", "cold"):
+        out = run_cli("bench", "--which", "step", "--scale", "smoke", "--quick", "--start", start, "--no-musiq",
+                      "--methods", "mt,mt+maug+bank,mt+qcond+crop", "--out", str(tmp_path / start), timeout=600)
+        assert out.returncode == 0, out.stderr
+        data = _load(tmp_path / start / "step.json")
+        res = data["results"]
+        assert res["start"] == start and f"--start {start}" in data["command"]
+        assert res["start_step"] == 2  # crop starts at 0.2 x the 10 smoke PL steps; every variant is timed there
+        counts[start] = res["rows"]["mt+maug+bank"]["last_step_metrics"]["bank/keys"]
+    assert "schedule run from step 0" in "\n".join(bench_md._step(res | {"start": "schedule"}))
+    assert counts["schedule"] > counts["cold"]  # two more steps of crops went into the bank
 
 
 @pytest.mark.parametrize("launcher", ["local", pytest.param("slurm", marks=[

@@ -5,13 +5,19 @@ run uses (same data, cached base model, one shared offline ensemble). Each is wa
 take turns: a round runs ``steps`` iterations of every variant, the order reversed every other round, so
 a load change on a shared machine hits all variants alike and cancels in the ratios to ``mt``.
 
-Timed steps start at the latest add-on start step (``pref``/``crop`` start at 0.2 of the schedule), so the
-losses that begin mid-run are on: this is the cost of most of a run's iterations. The engine's
-:class:`~qtbench.engine.timers.StageTimer` is reset after the warm-up and gives seconds per stage.
+Every variant is timed at the same point of a run: the latest add-on start step (``pref``/``crop`` start at
+0.2 of the schedule), so the losses that begin mid-run are on: this is the cost of most of a run's
+iterations. With ``--start schedule`` (the default) each variant gets there by running its own PL schedule
+from step 0, untimed, so it is in the state a run is in there: a bank filled by that many steps (which
+decides how many candidates' trust masks a step computes, :mod:`qtbench.engine.candidate_masks`), a drifted
+teacher, running gate percentiles. ``--start cold`` puts fresh trainers at that step instead (empty banks;
+quicker, and what the bench did before 2026-11-27). The engine's :class:`~qtbench.engine.timers.StageTimer`
+is reset after the warm-up and gives seconds per stage.
 
 ``mt+qualiteacher`` is measured again with a random-weights MUSIQ member added to the ensemble (the paper
 preset's cost): it scores candidates, tiles (block masks) and, being differentiable, back-propagates the
-``pref``/``crop`` rewards, tens of seconds a step on one core, so it gets its own (small) step count.
+``pref``/``crop`` rewards, tens of seconds a step on one core, so it gets its own (small) step count and
+always starts cold (running its schedule to the start step would take hours on one core).
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ FULL = "mt+qualiteacher"
 
 
 def build_trainer(method: str, args: Any, ctx: BenchContext, ensemble: torch.nn.Module | None = None):
-    """A PLTrainer for ``method`` built like ``runner.execute`` builds one, positioned at its start step."""
+    """A PLTrainer for ``method`` built like ``runner.execute`` builds one, positioned at its latest add-on
+    start step (fresh state, as ``--start cold``)."""
     from qtbench import registry
     from qtbench.engine.trainer import PLTrainer
     from qtbench.method_spec import parse_method
@@ -105,8 +112,13 @@ def run(ctx: BenchContext, args: Any, methods: tuple[str, ...], musiq: bool) -> 
     for m in methods:
         _log(f"bench step: building {m}")
         trainers[m] = build_trainer(m, args, ctx)
-    start = {m: t.step for m, t in trainers.items()}
+    start = max(t.step for t in trainers.values())  # every variant is timed from the same step
     for m, t in trainers.items():
+        if args.start == "schedule":
+            t.step = 0
+            _log(f"bench step: {m}: PL steps 0-{start} of its schedule, untimed (--start schedule)")
+            _steps(t, start, sync=ctx.sync)
+        t.step = start
         _steps(t, args.warmup, sync=ctx.sync)
         t.timer = StageTimer(ctx.sync)  # stage seconds of timed steps only
     per_step: dict[str, list[list[float]]] = {m: [] for m in methods}
@@ -146,7 +158,7 @@ def run(ctx: BenchContext, args: Any, methods: tuple[str, ...], musiq: bool) -> 
                        "last_step_metrics": out}
     return {"methods": list(rows), "rows": rows, "mt_s_per_iter": mt_med,
             "full_over_mt": rows[FULL]["ratio_to_mt"] if FULL in rows else None,
-            "start_step": start}
+            "start_step": start, "start": args.start}
 
 
 def table(results: dict[str, Any]) -> str:

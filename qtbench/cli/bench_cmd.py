@@ -20,9 +20,12 @@ scoring  One PL step's candidates (pl.batch_target crops x the maug views, real 
          images x tiles x members), and the whole-image scores with a random-weights MUSIQ member added
          (pyiqa pretrained=False: the paper preset's cost, offline).
 step     Seconds per PL iteration of mt, mt+qualiteacher and each add-on that runs alone on mt, every
-         trainer built once from the run's own pieces, warmed up, then timed in alternating rounds (load
-         drifts cancel in the ratios to mt); seconds per stage (data/teacher/scoring/student/optimiser);
-         then mt+qualiteacher once more with the random MUSIQ member in the ensemble.
+         trainer built once from the run's own pieces. All are timed from the same step, where pref and
+         crop are on (0.2 of the schedule), reached by running each one's schedule from step 0 untimed
+         (--start schedule: banks filled as in a run; --start cold: fresh trainers put there). Then a
+         warm-up and alternating timed rounds (load drifts cancel in the ratios to mt); seconds per stage
+         (data/teacher/scoring/student/optimiser); then mt+qualiteacher once more with the random MUSIQ
+         member in the ensemble (always cold).
 sweep    Client-side seconds of a 100-cell sweep, each a fresh `qtbench sweep` process timed end to end:
          expand + submit (a real, held SLURM job array cancelled at once when sbatch is here; else the
          local executor's job pickles, no job started), and a re-invocation skipping 100 finished cells
@@ -62,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=None, help="rounds: step variants / scoring pairs alternate "
                    "(default 5)")
     p.add_argument("--warmup", type=int, default=None, help="untimed PL iterations per variant first (default 2)")
+    p.add_argument("--start", choices=("schedule", "cold"), default=None,
+                   help="how step-bench variants reach the step they are timed from: schedule = run their PL "
+                   "schedule from step 0 (the state a run has there; default), cold = fresh trainers put there "
+                   "(empty banks; default with --quick)")
     p.add_argument("--musiq-steps", type=int, default=None, help="timed iterations with random MUSIQ (default 1)")
     p.add_argument("--musiq-warmup", type=int, default=None, help="untimed iterations with MUSIQ first (default 0)")
     p.add_argument("--musiq-rounds", type=int, default=None, help="scoring rounds with MUSIQ (default 2)")
@@ -99,6 +106,8 @@ def _resolve(args: argparse.Namespace) -> list[str]:
             setattr(args, name, quick if args.quick else default)
         if getattr(args, name) < (0 if "warmup" in name else 1):
             raise UserError(f"--{name.replace('_', '-')} must be >= {0 if 'warmup' in name else 1}")
+    if args.start is None:
+        args.start = "cold" if args.quick else "schedule"
     if args.methods is None:
         from qtbench.bench.step import DEFAULT_METHODS
 
@@ -114,7 +123,7 @@ def command(args: argparse.Namespace, which: tuple[str, ...] = BENCHES) -> str:
         parts += ["--task", args.task, "--scale", args.scale, "--device", args.device, "--seed", str(args.seed),
                   "--methods",
                   ",".join(args.methods), "--steps", str(args.steps), "--rounds", str(args.rounds), "--warmup",
-                  str(args.warmup), "--musiq-steps", str(args.musiq_steps), "--musiq-warmup", str(args.musiq_warmup),
+                  str(args.warmup), "--start", args.start, "--musiq-steps", str(args.musiq_steps), "--musiq-warmup", str(args.musiq_warmup),
                   "--musiq-rounds", str(args.musiq_rounds), "--threads", str(args.threads)]
     if "sweep" in which:
         parts += ["--sweep-cells", str(args.sweep_cells), "--sweep-repeats", str(args.sweep_repeats),

@@ -31,6 +31,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from qtbench.engine.candidate_masks import CandidateMasks, LabelMasks
 from qtbench.engine.student_pass import StudentPass
 
 
@@ -62,13 +63,16 @@ class PLBatch:
         candidates: [B,K,3,h,w] candidate PLs.
         label: [N,3,h,w] the labels the student trains on (N = B unless ``owner`` is set).
         weight: [N] per-label weight (0 drops the label).
-        mask: optional [N,1,h,w] per-pixel trust.
+        mask: optional [N,1,h,w] per-pixel trust; between scoring and the end of selection it may be a
+            :class:`~qtbench.engine.candidate_masks.LabelMasks` (the candidates' masks, not computed yet),
+            which the engine resolves before the losses.
         scores: per-member scores of the candidates, [B,K] each (normalised, higher = better).
         score: combined score of the candidates [B,K], or None (not scored).
         level: [N] quality level the student is conditioned on per label, or None (unconditioned).
         owner: [N] crop index of each label, or None (label ``n`` belongs to crop ``n``).
         label_score: [N] combined score of each label (levels are computed from it), or None.
-        cand_mask: optional [B,K,1,h,w] per-pixel trust of the candidates (block-wise, method.md §3.3).
+        cand_mask: optional per-pixel trust of the candidates (block-wise, method.md §3.3), a
+            :class:`~qtbench.engine.candidate_masks.CandidateMasks`: each mask is computed when first taken.
         keep: optional [B] bool gate verdict per crop (method.md §6.2); None = every crop kept.
         cand_keep: optional [B,K] bool: candidates a framework rejected (False) never enter a bank.
         norm: optional scalar denominator of the target loss; None = the weight sum (at least 1).
@@ -78,13 +82,13 @@ class PLBatch:
     candidates: Tensor
     label: Tensor
     weight: Tensor
-    mask: Optional[Tensor] = None
+    mask: Optional[Tensor | LabelMasks] = None
     scores: dict[str, Tensor] = field(default_factory=dict)
     score: Optional[Tensor] = None
     level: Optional[Tensor] = None
     owner: Optional[Tensor] = None
     label_score: Optional[Tensor] = None
-    cand_mask: Optional[Tensor] = None
+    cand_mask: Optional[CandidateMasks] = None
     keep: Optional[Tensor] = None
     cand_keep: Optional[Tensor] = None
     norm: Optional[Tensor] = None

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from qtbench.engine import checkpoint, interrupt
 from qtbench.engine.augment import strong_view
 from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler, channels_last, chunk_rows
+from qtbench.engine.candidate_masks import LabelMasks
 from qtbench.engine.plugin_api import AddOn, AddOnContext, Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.engine.sampler import CropSampler
 from qtbench.engine.student_pass import StudentPass
@@ -211,6 +212,8 @@ class PLTrainer:
                 for a in self.addons:
                     pl = a.on_score(pl)
                 pl = self.select(pl, batch)
+                if isinstance(pl.mask, LabelMasks):  # labels are still the candidates: their masks now
+                    pl.mask = pl.mask.resolve()
         with t("student"):
             losses = {"loss/sup": (self.student(src_in) - src_gt).abs().mean()}
             total = cfg.pl.w_sup * losses["loss/sup"]

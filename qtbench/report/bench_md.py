@@ -65,6 +65,11 @@ def _step(res: dict) -> list[str]:
         iqa = r.get("iqa_members_s_per_iter") or {}
         lines.append(f"| {name} | {_n(r.get('s_per_iter'))} | {_n(r.get('ratio_to_mt'), 2)} | "
                      + " | ".join(_n(st.get(s)) for s in STAGES) + f" | {_n(sum(iqa.values())) if iqa else '—'} |")
+    start = res.get("start")
+    if isinstance(res.get("start_step"), int) and start:  # files before 2026-11-27 hold a dict and no mode
+        how = ("each variant's schedule run from step 0, untimed" if start == "schedule"
+               else "fresh trainers put there (empty banks)")
+        lines += ["", f"Timed from PL step {res['start_step']}: {how}; the MUSIQ row starts cold."]
     return lines
 
 
