@@ -116,7 +116,7 @@ def run(ctx: BenchContext, args: Any, methods: tuple[str, ...], musiq: bool) -> 
     for m, t in trainers.items():
         if args.start == "schedule":
             t.step = 0
-            _log(f"bench step: {m}: PL steps 0-{start} of its schedule, untimed (--start schedule)")
+            _log(f"bench step: {m}: the first {start} PL steps of its schedule, untimed (--start schedule)")
             _steps(t, start, sync=ctx.sync)
         t.step = start
         _steps(t, args.warmup, sync=ctx.sync)

@@ -13,6 +13,8 @@ computed changes:
 - The 7x7 Gaussian window is applied as 49 shifted multiply-adds instead of a float64 ``conv2d`` (CPU
   float64 convolution has no fast kernel; the shifted sum adds the taps in the same order, so the result
   is identical).
+- The AGGD fit's one-sided sums of squares square ``min(x, 0)`` / ``max(x, 0)`` instead of multiplying the
+  squares by a bool mask in float64 (the same terms, 15x faster on a CPU).
 """
 
 from __future__ import annotations
@@ -105,16 +107,26 @@ def _beta_scale(alpha: Tensor) -> Tensor:
     return (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)).exp().sqrt()
 
 
+def _one_sided_square_sum(x: Tensor, left: bool) -> Tensor:
+    """Row sums of ``x**2`` over the negative (``left``) or positive entries: pyiqa's ``(x**2 * mask).sum``.
+
+    Why: ``min(x, 0)**2`` is ``x**2`` on the negative entries and 0 elsewhere, so the summed terms and their
+    order are pyiqa's (same numbers for finite ``x``), without a float64 product with a bool mask (15x slower
+    on a CPU).
+    """
+    side = x.clamp(max=0) if left else x.clamp(min=0)
+    return side.pow(2).sum(dim=-1)
+
+
 def estimate_aggd(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """AGGD ``(alpha, beta_l, beta_r)`` of each row of ``x`` [M, P]; pyiqa's ``estimate_aggd_param`` numbers."""
     tab = aggd_table(x.dtype, x.device)
     sq = x.pow(2)
-    neg, pos = x < 0, x > 0  # each mask built once (pyiqa builds each twice)
     # pyiqa counts in float32 (exact for these sizes) and divides the float64 sums by the counts
-    count_left = neg.sum(dim=-1, dtype=torch.float32)
-    count_right = pos.sum(dim=-1, dtype=torch.float32)
-    left_std = torch.sqrt((sq * neg).sum(dim=-1) / count_left)
-    right_std = torch.sqrt((sq * pos).sum(dim=-1) / count_right)
+    count_left = (x < 0).sum(dim=-1, dtype=torch.float32)
+    count_right = (x > 0).sum(dim=-1, dtype=torch.float32)
+    left_std = torch.sqrt(_one_sided_square_sum(x, left=True) / count_left)
+    right_std = torch.sqrt(_one_sided_square_sum(x, left=False) / count_right)
     gammahat = left_std / right_std
     rhat = x.abs().mean(dim=-1).pow(2) / sq.mean(dim=-1)
     rhatnorm = _rhatnorm(rhat, gammahat)
@@ -141,8 +153,8 @@ def estimate_aggd_soft(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     mean_sq = sq.mean(dim=-1)
     undefined = (count_left == 0) | (count_right == 0) | (mean_sq == 0)
     tiny = torch.finfo(x.dtype).tiny ** 0.5
-    left_std = ((sq * neg).sum(dim=-1) / count_left.clamp_min(1)).clamp_min(tiny).sqrt()
-    right_std = ((sq * pos).sum(dim=-1) / count_right.clamp_min(1)).clamp_min(tiny).sqrt()
+    left_std = (_one_sided_square_sum(x, left=True) / count_left.clamp_min(1)).clamp_min(tiny).sqrt()
+    right_std = (_one_sided_square_sum(x, left=False) / count_right.clamp_min(1)).clamp_min(tiny).sqrt()
     gammahat = (left_std / right_std).clamp(1e-3, 1e3)  # beyond this the shape is at the table's end anyway
     rhat = x.abs().mean(dim=-1).pow(2) / mean_sq.clamp_min(tiny)
     alpha = soft_lookup(tab, _rhatnorm(rhat, gammahat))
