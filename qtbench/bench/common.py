@@ -133,7 +133,9 @@ def _git() -> dict[str, Any]:
                               check=False).stdout.strip()
 
     try:
-        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+        # dirty = code differs from the commit; results/ (this bench's own earlier output) does not count
+        return {"commit": git("rev-parse", "HEAD") or None,
+                "dirty": bool(git("status", "--porcelain", "--", ".", ":(exclude)results"))}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
