@@ -76,7 +76,8 @@ class PLBatch:
         keep: optional [B] bool gate verdict per crop (method.md §6.2); None = every crop kept.
         cand_keep: optional [B,K] bool: candidates a framework rejected (False) never enter a bank.
         norm: optional scalar denominator of the target loss; None = the weight sum (at least 1).
-        cache: per-step memo shared by add-ons (e.g. the student's top-level output used by pref and crop).
+        cache: per-step memo shared by plugins (e.g. the strong view, for the contrastive losses of Semi-UIR
+            and Colabator).
     """
 
     candidates: Tensor
