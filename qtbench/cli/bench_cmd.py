@@ -41,7 +41,7 @@ EPILOG = """examples:
   qtbench bench --which sweep                     # sweep submit/skip cost (SLURM when sbatch is here)
   qtbench bench --which step --methods mt,mt+qualiteacher --no-musiq
   qtbench bench --scale smoke --quick             # seconds; numbers meaningless, checks the plumbing
-  qtbench bench --which scoring,step --scale paper --device cuda base.iters=200   # paper scale on a GPU
+  qtbench bench --which scoring,step --scale paper --device cuda --start cold base.iters=200   # paper scale, GPU
 """
 
 # name: (default, quick); None in args = not given
@@ -67,8 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=None, help="untimed PL iterations per variant first (default 2)")
     p.add_argument("--start", choices=("schedule", "cold"), default=None,
                    help="how step-bench variants reach the step they are timed from: schedule = run their PL "
-                   "schedule from step 0 (the state a run has there; default), cold = fresh trainers put there "
-                   "(empty banks; default with --quick)")
+                   "schedule from step 0 (the state a run has there; default; costs that many untimed steps per "
+                   "variant: 100 at cpu scale, 2000 at paper scale), cold = fresh trainers put there (empty banks; "
+                   "default with --quick)")
     p.add_argument("--musiq-steps", type=int, default=None, help="timed iterations with random MUSIQ (default 1)")
     p.add_argument("--musiq-warmup", type=int, default=None, help="untimed iterations with MUSIQ first (default 0)")
     p.add_argument("--musiq-rounds", type=int, default=None, help="scoring rounds with MUSIQ (default 2)")
