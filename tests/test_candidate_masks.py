@@ -36,6 +36,8 @@ def test_nothing_is_computed_until_asked():
     f = _Counting()
     masks = CandidateMasks(torch.rand(2, 3, 3, 8, 8), f)
     LabelMasks(masks, first_only=False)
+    none = torch.zeros(0, dtype=torch.long)
+    assert masks.take(none, none).shape == (0, 1, 8, 8)
     assert f.images == 0 and masks.computed == 0
 
 

@@ -34,6 +34,8 @@ class CandidateMasks:
 
     def take(self, b: Tensor, k: Tensor) -> Tensor:
         """[M,1,h,w] masks of candidates ``(b[m], k[m])``; missing ones are computed in one call."""
+        if b.numel() == 0 and self._masks is None:  # nothing asked for yet: no mask to take the shape from
+            return self.candidates.new_zeros((0, 1, *self.candidates.shape[-2:]))
         need = ~self._done[b, k]
         if bool(need.any()):
             kk = self._done.shape[1]
