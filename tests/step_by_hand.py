@@ -2,7 +2,8 @@
 
     python tests/step_by_hand.py ratio [--warm 100] [METHOD] [-- KEY=VALUE ...]
         alternating rounds of mt and METHOD (default mt+qualiteacher) in one process; --warm N first runs
-        both trainers from step 0 for N steps (a filled bank, a drifted teacher) instead of the bench's cold start
+        both trainers from step 0 for N steps (a filled bank, a drifted teacher, as `qtbench bench --start
+        schedule` does) instead of a cold start (`--start cold`)
     python tests/step_by_hand.py ab METHOD KEY=VALUE
         METHOD with and without one override (e.g. runtime.channels_last=false), alternating rounds
     python tests/step_by_hand.py bank-entry [STEPS]
@@ -65,7 +66,7 @@ def ratio(argv: list[str]) -> None:
         if warm:
             t.step = 0
         _run(t, warm or 2)
-    _report(f"{method} / mt ({'warmed %d steps from 0' % warm if warm else 'cold, as the bench'})",
+    _report(f"{method} / mt ({f'warmed {warm} steps from 0' if warm else 'cold, as bench --start cold'})",
             _alternate(trainers))
 
 
@@ -79,7 +80,7 @@ def ab(argv: list[str]) -> None:
 
 
 def bank_entry(argv: list[str]) -> None:
-    import methods.bank as bank
+    from methods import bank
 
     steps = int(argv[0]) if argv else 500
     (trainer,) = _trainers([("mt+qualiteacher", [])])

@@ -10,7 +10,7 @@ The masks that are used are those of computing them all up front, up to float ro
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -21,31 +21,26 @@ class CandidateMasks:
 
     Args:
         candidates: [B,K,3,h,w] the step's candidate PLs.
-        compute: [M,3,h,w] images -> [M,1,h,w] masks (e.g. the ensemble's ``block_mask``); called without
-            gradients, once per request that names candidates not computed yet.
+        compute: [M,3,h,w] images -> [M,1,h,w] masks (e.g. the ensemble's ``block_mask``), in the candidates'
+            dtype; called without gradients, once per request that names candidates not computed yet.
     """
 
     def __init__(self, candidates: Tensor, compute: Callable[[Tensor], Tensor]) -> None:
         self.candidates, self._compute = candidates, compute
-        b, k = candidates.shape[:2]
-        self._masks: Optional[Tensor] = None
+        b, k, _, h, w = candidates.shape
+        self._masks = candidates.new_empty((b, k, 1, h, w))  # filled row by row as masks are asked for
         self._done = torch.zeros(b, k, dtype=torch.bool, device=candidates.device)
         self.computed = 0  # candidates whose mask was computed this step (diagnostics, tests)
 
     def take(self, b: Tensor, k: Tensor) -> Tensor:
         """[M,1,h,w] masks of candidates ``(b[m], k[m])``; missing ones are computed in one call."""
-        if b.numel() == 0 and self._masks is None:  # nothing asked for yet: no mask to take the shape from
-            return self.candidates.new_zeros((0, 1, *self.candidates.shape[-2:]))
         need = ~self._done[b, k]
         if bool(need.any()):
             kk = self._done.shape[1]
             pair = torch.unique(b[need] * kk + k[need])  # each candidate once, however often it is named
             nb, nk = pair // kk, pair % kk
             with torch.no_grad():
-                new = self._compute(self.candidates[nb, nk])
-            if self._masks is None:
-                self._masks = new.new_zeros((*self._done.shape, *new.shape[1:]))
-            self._masks[nb, nk] = new
+                self._masks[nb, nk] = self._compute(self.candidates[nb, nk])
             self._done[nb, nk] = True
             self.computed += pair.numel()
         return self._masks[b, k]
@@ -59,7 +54,7 @@ class CandidateMasks:
         b, k = self._done.shape
         rows = torch.arange(b, device=self._done.device).repeat_interleave(k)
         cols = torch.arange(k, device=self._done.device).repeat(b)
-        return self.take(rows, cols).view(b, k, *self._masks.shape[2:])
+        return self.take(rows, cols).view(self._masks.shape)
 
 
 class LabelMasks:
