@@ -8,7 +8,7 @@ from torch import Tensor
 
 from qtbench.iqa.api import IQAContext, Member
 from qtbench.iqa.config import DegProbConfig, IQAConfig, NIQEFitConfig
-from qtbench.tasks.base import ImageSet, TrainData
+from qtbench.data.containers import ImageSet, TrainData
 
 
 class Brightness(Member):

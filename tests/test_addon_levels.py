@@ -5,7 +5,7 @@ import pytest
 
 from addon_fakes import FakeEnsemble, FakeStudent
 from qtbench.eval.levels import level_diagnostics, level_metrics, reward_metric_names
-from qtbench.tasks.base import ImageSet
+from qtbench.data.containers import ImageSet
 
 
 def _images():

@@ -6,7 +6,8 @@ import pytest
 from qtbench import registry
 from qtbench.config.compose import compose_run
 from qtbench.data.pools import wheels_pool
-from qtbench.tasks.base import LeakError, TrainData, split_photos
+from qtbench.data.containers import LeakError, TrainData
+from qtbench.tasks.base import split_photos
 
 
 @pytest.fixture(scope="module")

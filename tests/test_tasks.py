@@ -9,7 +9,7 @@ from qtbench import registry
 from qtbench.config.compose import compose_run
 from qtbench.data import lowlight, rain, snow, underwater
 from qtbench.errors import UserError
-from qtbench.tasks.base import LeakError, TrainData
+from qtbench.data.containers import LeakError, TrainData
 
 TASKS = ("dehaze", "derain", "desnow", "underwater", "lowlight")
 # A tiny data set and a few iterations: each run takes seconds on a loaded CPU (numbers are meaningless).

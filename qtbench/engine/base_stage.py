@@ -21,7 +21,8 @@ from qtbench.engine.augment import dihedral
 from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler
 from qtbench.engine.sampler import CropSampler
 from qtbench.paths import cache_dir
-from qtbench.tasks.base import DATA_VERSION, TrainData, task_identity
+from qtbench.data.containers import TrainData
+from qtbench.tasks.base import DATA_VERSION, task_identity
 
 BASE_VERSION = 1  # bump when this stage's code changes results
 

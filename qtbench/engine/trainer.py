@@ -27,7 +27,7 @@ from qtbench.engine.sampler import CropSampler
 from qtbench.engine.student_pass import StudentPass
 from qtbench.engine.timers import StageTimer
 from qtbench.errors import TrainingDiverged
-from qtbench.tasks.base import TrainData
+from qtbench.data.containers import TrainData
 
 
 def trajectory_steps(iters: int, points: int) -> list[int]:

@@ -10,7 +10,7 @@ import torch
 
 from qtbench.eval.metrics import nr_metric, psnr, ssim
 from qtbench.engine.sampler import to_tensor
-from qtbench.tasks.base import ImageSet
+from qtbench.data.containers import ImageSet
 
 
 @dataclass

@@ -17,7 +17,7 @@ from scipy.stats import spearmanr
 
 from qtbench.engine.sampler import to_tensor
 from qtbench.eval.evaluate import restore, score_pairs
-from qtbench.tasks.base import ImageSet
+from qtbench.data.containers import ImageSet
 
 
 @torch.no_grad()

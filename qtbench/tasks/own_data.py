@@ -40,7 +40,7 @@ def _u8(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def _pairs(root: str, size: int, skip_bad: bool, skipped: list[str]):
-    from qtbench.tasks.base import ImageSet
+    from qtbench.data.containers import ImageSet
 
     inputs, gts = images.load_pairs(Path(root), skip_bad)
     skipped += [f"{root}/input/{n}" for n in inputs.bad]
@@ -57,7 +57,7 @@ def _folder(root: str, size: int, skip_bad: bool, skipped: list[str]) -> tuple[l
 
 def load(data_cfg: DictConfig, size: int) -> OwnData:
     """Read the own-data folders named in ``data_cfg`` (none set: an empty :class:`OwnData`)."""
-    from qtbench.tasks.base import ImageSet
+    from qtbench.data.containers import ImageSet
 
     own = OwnData()
     skip = bool(data_cfg.skip_bad)
