@@ -72,7 +72,7 @@ class MemoryBank(AddOn):
         options: :class:`BankConfig`.
     """
 
-    order = 40  # after gate (30), before qcond's levels (80)
+    phase = "memory"  # after gate: the bank merges only kept candidate sets; before qcond's levels
     needs_iqa = True
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:

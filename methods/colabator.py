@@ -76,7 +76,7 @@ class LabelPool(Framework):
     """
 
     needs_iqa = True
-    select_order = 35  # after gate (30), before bank (40)
+    select_before = "memory"  # after gate, before bank
 
     def __init__(self, cfg: DictConfig) -> None:
         super().__init__(cfg)

@@ -64,7 +64,7 @@ class CroppedConsistency(RewardAddOn):
         options: :class:`CropConfig`.
     """
 
-    order = 70  # after pref (60), whose top-level output it reuses
+    phase = "consistency"  # after pref, whose top-level output it reuses
     seed_offset = 701
 
     @staticmethod

@@ -67,7 +67,7 @@ class ThresholdFilter(Framework):
     """
 
     needs_iqa = True
-    select_order = 35  # after gate (30): the gate filters first; before bank (40): it stores passing PLs only
+    select_before = "memory"  # after gate: the gate filters first; before bank: it stores passing PLs only
 
     def __init__(self, cfg: DictConfig) -> None:
         super().__init__(cfg)

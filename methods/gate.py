@@ -77,7 +77,7 @@ class DualDropGate(AddOn):
         options: :class:`GateConfig`.
     """
 
-    order = 30  # before bank (40): the bank merges only kept candidate sets
+    phase = "gate"  # before bank: the bank merges only kept candidate sets
     needs_iqa = True
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:

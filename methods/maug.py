@@ -101,7 +101,7 @@ class MultiAugmentation(AddOn):
         options: :class:`MAugConfig`.
     """
 
-    order = 10
+    phase = "views"
     replaces_candidates = True  # the views replace the framework's single pass (identity is a view)
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:

@@ -95,7 +95,7 @@ class PreferenceLoss(RewardAddOn):
         options: :class:`PrefConfig`.
     """
 
-    order = 60
+    phase = "preference"
     seed_offset = 601
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:

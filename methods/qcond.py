@@ -71,7 +71,7 @@ class QualityConditioning(AddOn):
         options: :class:`QCondConfig`.
     """
 
-    order = 80  # after gate (30) and bank (40): levels are those of the labels finally trained on
+    phase = "levels"  # after gate and bank: levels are those of the labels finally trained on
     needs_iqa = True
 
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:

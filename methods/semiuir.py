@@ -77,7 +77,7 @@ class ReliableBank(Framework):
     """
 
     needs_iqa = True
-    select_order = 35  # after gate (30), before bank (40)
+    select_before = "memory"  # after gate, before bank
 
     def __init__(self, cfg: DictConfig) -> None:
         super().__init__(cfg)

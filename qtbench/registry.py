@@ -13,7 +13,6 @@ Importing the module named by an entry point runs its ``@frameworks.register(...
 from __future__ import annotations
 
 import difflib
-import importlib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterator
@@ -53,8 +52,10 @@ class Registry:
         singular: noun for one entry, used in error messages (e.g. ``"framework"``).
     """
 
-    def __init__(self, kind: str, group: str, singular: str) -> None:
+    def __init__(self, kind: str, group: str, singular: str,
+                 check: Callable[[Entry], None] | None = None) -> None:
         self.kind = kind
+        self._check = check  # plugin-author errors caught at registration (e.g. an add-on's phase)
         self.singular = singular
         self.group = group
         self._entries: dict[str, Entry] = {}
@@ -85,7 +86,13 @@ class Registry:
         return deco
 
     def add(self, entry: Entry) -> None:
-        """Register an :class:`Entry` (re-registering the same object is a no-op)."""
+        """Register an :class:`Entry` (re-registering the same object is a no-op).
+
+        Raises:
+            ValueError: a name is taken by a different object, or the registry's check refuses the entry.
+        """
+        if self._check is not None:
+            self._check(entry)
         for key in (entry.name, *entry.aliases):
             owner = self._aliases.get(key)
             if owner is not None and self._entries[owner].obj is not entry.obj:
@@ -137,15 +144,35 @@ class Registry:
         return iter([self._entries[n] for n in sorted(self._entries)])
 
 
+# The phases of a PL step's add-on hooks, in the order they run. An add-on class declares its ``phase``
+# (qtbench.engine.plugin_api.AddOn); add-ons of one phase run in method order. A framework's ``select`` runs
+# just before its ``select_before`` phase. Named phases, not numbers, so the reason for an order is in its name.
+ADDON_PHASES = (
+    "views",        # make teacher candidates from several views (maug)
+    "gate",         # drop a crop's candidates on disagreement, before anything stores them (gate)
+    "memory",       # keep labels across steps: only candidates that passed the gate (bank)
+    "losses",       # add-ons that only add losses (the default)
+    "preference",   # rank levels against each other and the teacher (pref)
+    "consistency",  # reuses the preference loss's top-level output (crop)
+    "levels",       # give each label finally trained on its quality level (qcond)
+)
+
+
+def phase_rank(phase: str) -> int:
+    """Position of ``phase`` in :data:`ADDON_PHASES`."""
+    return ADDON_PHASES.index(phase)
+
+
+def _check_addon(entry: Entry) -> None:
+    phase = getattr(entry.obj, "phase", None) if entry.obj is not None else None  # bundles have no class
+    if entry.obj is not None and phase not in ADDON_PHASES:
+        raise ValueError(f"add-on {entry.name!r}: phase {phase!r} is not one of {', '.join(ADDON_PHASES)}")
+
+
 tasks = Registry("tasks", "qtbench.tasks", "task")
 backbones = Registry("backbones", "qtbench.backbones", "backbone")
 frameworks = Registry("frameworks", "qtbench.frameworks", "framework")
-addons = Registry("addons", "qtbench.addons", "add-on")
+addons = Registry("addons", "qtbench.addons", "add-on", check=_check_addon)
 iqa = Registry("iqa", "qtbench.iqa", "IQA member")
 
 REGISTRIES: dict[str, Registry] = {r.kind: r for r in (tasks, backbones, frameworks, addons, iqa)}
-
-
-def import_module(path: str) -> Any:
-    """Import ``path`` (used by tests to register dummy plugins)."""
-    return importlib.import_module(path)

@@ -25,7 +25,7 @@ from qtbench.engine.interrupt import Preempted
 from qtbench.eval.evaluate import evaluate_set, nr_scores, restore
 from qtbench.eval.grid import save_grid
 from qtbench.eval.levels import level_diagnostics, level_metrics, reward_metric_names
-from qtbench.method_spec import parse_method
+from qtbench.engine.factory import create_method
 from qtbench.paths import ensure_writable  # noqa: F401 - re-exported (cli run imports it from here)
 
 SUMMARY = "summary.json"
@@ -93,16 +93,13 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
     rd.mkdir(parents=True, exist_ok=True)
     atomic.write_text(rd / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
-    spec = parse_method(cfg.method)
-    framework = registry.frameworks.get(spec.framework).obj(cfg.framework)
-    addons = [registry.addons.get(a).obj(cfg, cfg.addons[a]) for a in spec.addons]
-    oracle = bool(framework.uses_target_labels)
+    method = create_method(cfg)
+    framework, addons, oracle = method.framework, method.addons, method.oracle
 
     task = registry.tasks.get(cfg.task.name).obj(cfg.task)
     data = task.build(cfg.seed, progress=progress)
     base_state, base_info = get_base_model(cfg, data.train, device, progress)
-    needs_iqa = framework.needs_iqa or any(a.needs_iqa for a in addons)
-    ensemble = build_iqa(cfg, data, device, progress) if needs_iqa else None
+    ensemble = build_iqa(cfg, data, device, progress) if method.needs_iqa else None
 
     previous = checkpoint.load(rd)
     tracker = _tracker(cfg, h, previous["mlflow_run_id"] if previous else None, oracle)
@@ -116,7 +113,7 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
 
     level = cfg.eval.level
     if level is None:
-        levels = [a.inference_level() for a in addons if a.inference_level() is not None]
+        levels = [a.inference_level() for a in method.by_name.values() if a.inference_level() is not None]
         level = levels[0] if levels else None
     test = data.evaluation.test
 
@@ -166,9 +163,9 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
             metrics[f"delta/{name}-base/{m}"] = metrics[f"{name}/{m}"] - metrics[f"base/{m}"]
     for step, values in trainer.trajectory.items():
         metrics[f"trajectory/student/target_psnr@{step}"] = values["student/target_psnr"]
-    addon_summaries = {name: a.summary() for name, a in zip(spec.addons, addons)}
+    addon_summaries = {name: a.summary() for name, a in method.by_name.items()}
     levels = None
-    if "qcond" in spec.addons and cfg.addons.qcond.diagnostics:
+    if "qcond" in method.by_name and cfg.addons.qcond.diagnostics:
         q = cfg.addons.qcond
         levels = level_diagnostics(trainer.student, trainer.teacher, test, ensemble, q.num_levels, device,
                                    q.diag_max_images)

@@ -56,3 +56,19 @@ def test_ls_unknown_kind_is_a_one_line_error():
     out = run_cli("ls", "gizmos")
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "unknown kind" in out.stderr
+
+
+def test_addon_phases_order_the_hooks_and_unknown_phases_are_refused_at_registration():
+    from qtbench.engine.plugin_api import AddOn, Framework, in_phase_order, selects_before
+
+    ordered = [registry.addons.get(n).obj.phase for n in ("maug", "gate", "bank", "pref", "crop", "qcond")]
+    assert ordered == ["views", "gate", "memory", "preference", "consistency", "levels"]
+    a, b, c = (type(n, (AddOn,), {"phase": p})(None, None) for n, p in (("A", "levels"), ("B", "gate"),
+                                                                       ("C", "levels")))
+    assert in_phase_order([a, b, c]) == [b, a, c]  # by phase; method order within one
+    filt = registry.frameworks.get("filter").obj
+    assert selects_before(filt, a) and not selects_before(filt, b)  # filter selects after gate, before bank
+    assert selects_before(Framework, b)  # the default: before every add-on
+    with pytest.raises(ValueError, match="phase 'late' is not one of views, gate"):
+        registry.addons.register("bad_phase", "x")(type("Bad", (AddOn,), {"phase": "late"}))
+    assert "bad_phase" not in registry.addons

@@ -50,15 +50,12 @@ FULL = "mt+qualiteacher"
 def build_trainer(method: str, args: Any, ctx: BenchContext, ensemble: torch.nn.Module | None = None):
     """A PLTrainer for ``method`` built like ``runner.execute`` builds one, positioned at its latest add-on
     start step (fresh state, as ``--start cold``)."""
-    from qtbench import registry
+    from qtbench.engine.factory import create_method
     from qtbench.engine.trainer import PLTrainer
-    from qtbench.method_spec import parse_method
 
     cfg = compose(method, args)
-    spec = parse_method(cfg.method)
-    framework = registry.frameworks.get(spec.framework).obj(cfg.framework)
-    addons = [registry.addons.get(a).obj(cfg, cfg.addons[a]) for a in spec.addons]
-    needs = framework.needs_iqa or any(a.needs_iqa for a in addons)
+    built = create_method(cfg)
+    framework, addons, needs = built.framework, built.addons, built.needs_iqa
     if needs and OmegaConf.to_container(cfg.iqa) != OmegaConf.to_container(ctx.cfg.iqa):
         raise UserError(f"bench: {method} composes a different iqa section than {FULL}; one shared ensemble is "
                         "measured, so pass iqa overrides that apply to every variant")

@@ -15,9 +15,9 @@ A PL batch has two sides. *Candidates* are per crop: ``candidates`` [B,K,...] wi
 ``owner=None`` label ``n`` belongs to crop ``n`` (N = B: plain MT, one label per crop). A memory bank
 (method.md §7) makes N up to k x B, each label with its own level.
 
-Add-ons run in ascending ``order`` (maug adds views; gate, then bank, then qcond's level assignment), so
-the method string's order does not change what a run computes. ``Framework.select`` runs among the add-ons'
-``on_select`` at ``Framework.select_order`` (0: before all of them). Add-ons and frameworks that declare
+Add-ons run by named phase (:data:`qtbench.registry.ADDON_PHASES`: maug's views; gate, then bank, then
+qcond's level assignment), so the method string's order does not change what a run computes.
+``Framework.select`` runs among the add-ons' ``on_select`` just before ``Framework.select_before``. Add-ons and frameworks that declare
 ``needs_iqa`` get the IQA ensemble through ``setup``; the engine then scores every step's candidates once.
 Framework and add-on state (banks, running percentiles) goes into the checkpoint via ``state_dict``.
 """
@@ -33,6 +33,7 @@ from torch import Tensor
 
 from qtbench.engine.candidate_masks import CandidateMasks, LabelMasks
 from qtbench.engine.student_pass import StudentPass
+from qtbench.registry import phase_rank
 
 
 @dataclass
@@ -157,15 +158,16 @@ class Framework:
         strong_source: apply the strong photometric view to source inputs (``srconly``).
         needs_iqa: the framework scores PLs; the runner builds the ensemble and the engine scores every
             step's candidates with it (as for add-ons).
-        select_order: where :meth:`select` runs among the add-ons' ``on_select`` (ascending ``AddOn.order``;
-            0 = before all of them; 35 = after ``gate`` (30), before ``bank`` (40)).
+        select_before: the add-on phase (:data:`qtbench.registry.ADDON_PHASES`) before which :meth:`select`
+            runs among the add-ons' ``on_select``: ``"views"`` = before all of them; ``"memory"`` = after
+            ``gate``, before ``bank``.
     """
 
     uses_target_images: bool = True
     uses_target_labels: bool = False
     strong_source: bool = False
     needs_iqa: bool = False
-    select_order: int = 0
+    select_before: str = "views"
 
     def __init__(self, cfg: DictConfig) -> None:
         self.cfg = cfg
@@ -224,14 +226,15 @@ class AddOn:
     """Base class of add-ons (QualiTeacher components). Every hook is a no-op by default.
 
     Class attributes:
-        order: hooks of all add-ons run in ascending ``order`` (ties: method order).
+        phase: hooks of all add-ons run phase by phase (:data:`qtbench.registry.ADDON_PHASES`; within a
+            phase, in method order); checked when the add-on registers.
         needs_iqa: the add-on uses the IQA ensemble; the runner builds it (once) and the engine scores
             every step's candidates with it.
         replaces_candidates: :meth:`on_candidates` ignores the candidates it is given and makes its own
             (``maug``); the engine then skips the framework's teacher pass, whose output nobody would use.
     """
 
-    order: int = 50
+    phase: str = "losses"
     needs_iqa: bool = False
     replaces_candidates: bool = False
 
@@ -280,3 +283,13 @@ class AddOn:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+def in_phase_order(addons: list[AddOn]) -> list[AddOn]:
+    """``addons`` sorted by phase; add-ons of one phase keep their (method) order."""
+    return sorted(addons, key=lambda a: phase_rank(a.phase))
+
+
+def selects_before(framework: Framework, addon: AddOn) -> bool:
+    """True when the framework's ``select`` runs before ``addon``'s ``on_select``."""
+    return phase_rank(addon.phase) >= phase_rank(framework.select_before)

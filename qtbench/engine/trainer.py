@@ -22,7 +22,8 @@ from qtbench.engine import checkpoint, interrupt
 from qtbench.engine.augment import strong_view
 from qtbench.engine.build import build_backbone, build_optimizer, build_scheduler, channels_last, chunk_rows
 from qtbench.engine.candidate_masks import LabelMasks
-from qtbench.engine.plugin_api import AddOn, AddOnContext, Framework, FrameworkContext, PLBatch, TargetBatch
+from qtbench.engine.plugin_api import (AddOn, AddOnContext, Framework, FrameworkContext, PLBatch, TargetBatch,
+                                       in_phase_order, selects_before)
 from qtbench.engine.sampler import CropSampler
 from qtbench.engine.student_pass import StudentPass
 from qtbench.engine.timers import StageTimer
@@ -81,8 +82,8 @@ class PLTrainer:
         ensemble: Optional[torch.nn.Module] = None,
         on_step: Optional[Callable[["PLTrainer"], None]] = None,
     ) -> None:
-        # hooks run in the add-ons' declared order (gate, bank, then levels), whatever the method order
-        addons = sorted(addons, key=lambda a: a.order)
+        # hooks run in the add-ons' declared phases (gate, bank, then levels), whatever the method order
+        addons = in_phase_order(addons)
         self.cfg, self.data, self.framework, self.addons, self.ensemble = cfg, data, framework, addons, ensemble
         # an add-on such as maug makes its own candidates: the framework's teacher pass would be thrown away
         self.candidates_replaced = any(a.replaces_candidates for a in addons)
@@ -177,10 +178,10 @@ class PLTrainer:
         return student.at(owner, pl.level)
 
     def select(self, pl: PLBatch, batch: TargetBatch) -> PLBatch:
-        """The framework's ``select`` at its ``select_order`` among the add-ons' ``on_select`` hooks."""
+        """The framework's ``select`` before its ``select_before`` phase among the add-ons' ``on_select`` hooks."""
         fw, pending = self.framework, True
         for a in self.addons:
-            if pending and a.order > fw.select_order:
+            if pending and selects_before(fw, a):
                 pl, pending = fw.select(pl, batch, self.step), False
             pl = a.on_select(pl, batch, self.step)
         return fw.select(pl, batch, self.step) if pending else pl
