@@ -50,7 +50,7 @@ class ColabatorConfig:
     pixel_weight: float = 2.0
     cp_weight: float = 0.08  # source: docs/frameworks.md §4.2 step 6 (L_cp weight 0.2 beside 2.5 on the GT L1: 0.2/2.5)
     cp_eps: float = 0.0  # source: docs/frameworks.md §4.2 step 6 (no eps in the denominator)
-    features: str = "base"  # base (offline) | vgg19 (official, docs/frameworks.md §4.2); source: issue 4 item 4
+    features: str = "base"  # base (offline) | vgg19 (official, docs/frameworks.md §4.2); source: qtbench choice (offline default)
     storage: str = "float32"  # source: docs/frameworks.md §4.2 step 8 (the pool holds float tensors, pickled)
 
 

@@ -42,7 +42,7 @@ class FilterConfig:
     # filter differs from mt only by the drop. 1.0 = the contrastive term of docs/frameworks.md §1
     cp_weight: float = 0.0
     cp_eps: float = 0.0  # source: docs/method.md §11 (QualiTeacher's L_cp: no eps in the denominator)
-    features: str = "base"  # contrastive features: base (offline) | vgg19; source: issue 4 item 4
+    features: str = "base"  # contrastive features: base (offline) | vgg19; source: qtbench choice (offline default)
     storage: str = "uint8"  # with_bank PL precision; source: the bank add-on's default (methods/bank.py)
 
 

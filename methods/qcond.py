@@ -34,7 +34,7 @@ class QCondConfig:
     thresholds: Optional[list[float]] = None
     # weight the PL L1 by the block-wise trust mask (tile size: iqa.block_size); source: docs/method.md §3.3, §11
     mask: bool = True
-    diagnostics: bool = True  # level diagnostics on target-test at evaluation (issue 3, item 4)
+    diagnostics: bool = True  # level diagnostics on target-test at evaluation (docs/protocol.md §4)
     diag_max_images: int = 0  # target-test images used by the diagnostics; 0 = all
 
 

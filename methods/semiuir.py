@@ -54,7 +54,7 @@ class SemiUIRConfig:
     ema_max: float = 0.996  # source: docs/frameworks.md §3.2, §3.4
     cp_weight: float = 1.0  # contrastive regulariser weight; source: docs/frameworks.md §3.3 step 4
     cp_eps: float = 1e-7  # source: docs/frameworks.md §3.4 (contrastive eps)
-    features: str = "base"  # base (offline) | vgg19 (official, docs/frameworks.md §3.3); source: issue 4 item 4
+    features: str = "base"  # base (offline) | vgg19 (official, docs/frameworks.md §3.3); source: qtbench choice (offline default)
     storage: str = "uint8"  # source: docs/frameworks.md §3.1 (the bank is uint8 PNG files)
     # initial bank: "black" images (source: docs/frameworks.md §3.1, create_candidate.py); "teacher": a crop's first
     # PL is stored unconditionally (a qtbench option: no pull toward black while the teacher loses to the student)

@@ -1,4 +1,4 @@
-"""Bench (a): scoring one PL step's candidates, batched vs image-at-a-time (issue 3, item 5a).
+"""Bench (a): scoring one PL step's candidates, batched vs image-at-a-time.
 
 The candidates are real teacher outputs: the base model restores a batch of ``pl.batch_target`` grid
 crops of the unlabelled target images under the ``maug`` views of the run config (official: hflip, vflip,

@@ -1,4 +1,4 @@
-"""Level diagnostics of a quality-conditioned student (docs/method.md §18, issue 3 item 4).
+"""Level diagnostics of a quality-conditioned student (docs/method.md §18; docs/protocol.md §4).
 
 For every level ``q`` the student restores target-test at ``q``; we report the ensemble score and the PSNR of
 the outputs, the Spearman rho between level and mean score (the paper's "monotonically ordered quality
