@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install and start a one-node SLURM cluster from Debian packages (as root), for the `slurm` tests.
-# Facts: ../shared/research/install.md §9 (Slurm 22.05 on bookworm, munge auth, no slurmdbd).
+# Facts: docs/install.md §9 (Slurm 22.05 on bookworm, munge auth, no slurmdbd).
 # Idempotent: when `sinfo` already shows an idle node it does nothing. Usage: .ci/slurm-setup.sh
 set -euo pipefail
 
@@ -33,7 +33,7 @@ if ! pgrep -u munge -x munged >/dev/null; then
     runuser -u munge -- /usr/sbin/munged
 fi
 
-# node line from the hardware; RealMemory a little below what slurmd reports (install.md §9)
+# node line from the hardware; RealMemory a little below what slurmd reports (docs/install.md §9)
 CPUS=$(slurmd -C | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' | head -1)
 MEM=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -1)
 MEM=$((MEM * 9 / 10))

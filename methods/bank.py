@@ -1,4 +1,4 @@
-"""``bank``: per-crop top-k memory bank of pseudo-labels (method.md §7).
+"""``bank``: per-crop top-k memory bank of pseudo-labels (docs/method.md §7).
 
 Each crop key (``pl.target_crops=grid``: the same window of the same image) holds up to k entries
 (PL, member scores, combined score, mask). When a crop's candidates survive the gate, they are merged with
@@ -28,11 +28,11 @@ from qtbench.registry import addons
 class BankConfig:
     """Options of :class:`MemoryBank`."""
 
-    k: int = 3  # entries per crop; source: method.md §7, §19 (top-3)
-    # "sum": unweighted sum of member scores (official, method.md §7, §21 item 4); "combined": weighted score
+    k: int = 3  # entries per crop; source: docs/method.md §7, §19 (top-3)
+    # "sum": unweighted sum of member scores (official, docs/method.md §7, §21 item 4); "combined": weighted score
     ranking: str = "sum"
     # per-crop PL loss over its entries: "mean" keeps MT's PL-loss scale (fair comparisons with w_pl);
-    # "sum" adds every entry's loss, as the official code does (method.md §11)
+    # "sum" adds every entry's loss, as the official code does (docs/method.md §11)
     slot_reduction: str = "mean"
     storage: str = "uint8"  # stored PL precision: uint8 (4x smaller banks and checkpoints) or float32 (exact)
 
@@ -62,7 +62,7 @@ def _take(stored: Tensor, new: Tensor, index: Tensor) -> Tensor:
 
 @addons.register(
     "bank", "per-crop top-k memory bank of PLs; the student trains on every banked PL at its own level",
-    source="method.md §7 (official memory_bank.py), batched and checkpointed", config=BankConfig,
+    source="docs/method.md §7 (official memory_bank.py), batched and checkpointed", config=BankConfig,
 )
 class MemoryBank(AddOn):
     """Replaces the step's labels with each crop's banked entries (``owner`` = crop index).
@@ -90,7 +90,7 @@ class MemoryBank(AddOn):
     def validate_config(cfg: DictConfig) -> None:
         o = cfg.addons.bank
         if cfg.pl.target_crops != "grid":
-            raise UserError(f"bank needs spatially aligned target crops to revisit (method.md §7), but "
+            raise UserError(f"bank needs spatially aligned target crops to revisit (docs/method.md §7), but "
                             f"pl.target_crops={cfg.pl.target_crops!r}; set pl.target_crops=grid")
         if o.k < 1:
             raise UserError(f"addons.bank.k={o.k} must be >= 1")

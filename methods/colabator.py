@@ -1,4 +1,4 @@
-"""``colabator``: Colabator's coherence-based optimal label pool (Fang et al., NeurIPS 2024; baselines.md §4).
+"""``colabator``: Colabator's coherence-based optimal label pool (Fang et al., NeurIPS 2024; docs/frameworks.md §4).
 
 Per crop key one pooled PL with its global scores and its pixel trust mask. The teacher's candidate is
 scored globally and on tiles by two members (MUSIQ and DA-CLIP roles); the tile maps, upsampled, make the
@@ -7,9 +7,9 @@ pooled PL only if *every* score improves or ties (``m_new >= m_old`` and ``c_new
 otherwise the student trains on the pooled PL and its pooled mask. Loss: masked L1 plus the contrastive
 perceptual term (negative = strong input).
 
-Left out (baselines.md §4.7): the ASM term (needs a backbone that outputs a transmission map; with none it
+Left out (docs/frameworks.md §4.7): the ASM term (needs a backbone that outputs a transmission map; with none it
 degenerates to a pull toward the input) and the CLIP loss (computed under no-grad officially: no gradient).
-The EMA is the engine's ``pl.ema_decay`` (official 0.999, as QualiTeacher's, method.md §12).
+The EMA is the engine's ``pl.ema_decay`` (official 0.999, as QualiTeacher's, docs/method.md §12).
 """
 
 from __future__ import annotations
@@ -38,20 +38,20 @@ class ColabatorConfig:
     """Options of :class:`LabelPool`."""
 
     # [MUSIQ role, DA-CLIP role]; None = the preset's (paper: musiq, clipiqa; offline: piqe, degprob);
-    # source: baselines.md §4.2 step 4 (MUSIQ + DA-CLIP, no BRISQUE)
+    # source: docs/frameworks.md §4.2 step 4 (MUSIQ + DA-CLIP, no BRISQUE)
     members: Optional[list[str]] = None
-    # trust-mask tile in px; None = iqa.block_size (the scale's tile); source: baselines.md §4.3 (32 at 288 px)
+    # trust-mask tile in px; None = iqa.block_size (the scale's tile); source: docs/frameworks.md §4.3 (32 at 288 px)
     block_size: Optional[int] = None
-    weight_map: str = "addition"  # (M_m + M_c)/2 or M_m * M_c; source: baselines.md §4.2 step 4, §4.3
-    # "official" reproduces the inverted local DA-CLIP map (M_c = P_hazy); source: baselines.md §4.2 step 4, §4.7
+    weight_map: str = "addition"  # (M_m + M_c)/2 or M_m * M_c; source: docs/frameworks.md §4.2 step 4, §4.3
+    # "official" reproduces the inverted local DA-CLIP map (M_c = P_hazy); source: docs/frameworks.md §4.2 step 4, §4.7
     clip_mask_sign: str = "corrected"
-    # masked PL L1; source: baselines.md §4.2 step 6: 5 mean(|y - p| M) beside 2.5 mean|out - gt|, i.e. twice the
+    # masked PL L1; source: docs/frameworks.md §4.2 step 6: 5 mean(|y - p| M) beside 2.5 mean|out - gt|, i.e. twice the
     # supervised L1, whose weight here is pl.w_sup = 1
     pixel_weight: float = 2.0
-    cp_weight: float = 0.08  # source: baselines.md §4.2 step 6 (L_cp weight 0.2 beside 2.5 on the GT L1: 0.2/2.5)
-    cp_eps: float = 0.0  # source: baselines.md §4.2 step 6 (no eps in the denominator)
-    features: str = "base"  # base (offline) | vgg19 (official, baselines.md §4.2); source: issue 4 item 4
-    storage: str = "float32"  # source: baselines.md §4.2 step 8 (the pool holds float tensors, pickled)
+    cp_weight: float = 0.08  # source: docs/frameworks.md §4.2 step 6 (L_cp weight 0.2 beside 2.5 on the GT L1: 0.2/2.5)
+    cp_eps: float = 0.0  # source: docs/frameworks.md §4.2 step 6 (no eps in the denominator)
+    features: str = "base"  # base (offline) | vgg19 (official, docs/frameworks.md §4.2); source: qtbench choice (offline default)
+    storage: str = "float32"  # source: docs/frameworks.md §4.2 step 8 (the pool holds float tensors, pickled)
 
 
 def pareto_ok(m_new: Tensor, c_new: Tensor, m_old: Tensor, c_old: Tensor, filled: Tensor) -> Tensor:
@@ -64,7 +64,7 @@ def pareto_ok(m_new: Tensor, c_new: Tensor, m_old: Tensor, c_old: Tensor, filled
     "colabator", "Colabator label pool: one PL per crop replaced only when every score improves; block-wise "
     "trust masks; masked L1 + contrastive perceptual loss",
     source="Fang et al., NeurIPS 2024, arXiv 2406.07966 (github.com/cnyvfang/CORUN-Colabator b1103fe); "
-           "baselines.md §4",
+           "docs/frameworks.md §4",
     config=ColabatorConfig,
 )
 class LabelPool(Framework):

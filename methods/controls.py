@@ -1,4 +1,4 @@
-"""Controls that bracket every PL comparison (DESIGN.md §2).
+"""Controls that bracket every PL comparison (docs/architecture.md §2).
 
 - ``srconly``: the same schedule on source pairs only, with the strong photometric view on the source
   inputs: the gain that needs no target data at all.
@@ -24,7 +24,7 @@ class ControlConfig:
 
 @frameworks.register(
     "srconly", "control: same schedule on source pairs only, strong photometric view on source inputs (no target data)",
-    aliases=("source_only",), source="feasibility.md ('source+strong' control)", config=ControlConfig,
+    aliases=("source_only",), source="docs/feasibility.md ('source+strong' control)", config=ControlConfig,
 )
 class SourceOnly(Framework):
     """Continues supervised training; never sees target images."""
@@ -35,7 +35,7 @@ class SourceOnly(Framework):
 
 @frameworks.register(
     "oracle", "control (CEILING, uses hidden labels): MT recipe with the true clean target images as labels",
-    source="feasibility.md ('oracle' control)", config=ControlConfig,
+    source="docs/feasibility.md ('oracle' control)", config=ControlConfig,
 )
 class Oracle(Framework):
     """Student on the strong view of a target crop, L1 to its true clean crop."""

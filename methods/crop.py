@@ -1,4 +1,4 @@
-"""``crop``: cropped consistency against reward hacking (method.md §9).
+"""``crop``: cropped consistency against reward hacking (docs/method.md §9).
 
     Y   = clamp(S(u_s; top))
     s1  = r(Crop(Y))                  restore, then crop
@@ -31,10 +31,10 @@ from qtbench.registry import addons
 class CropConfig:
     """Options of :class:`CroppedConsistency`."""
 
-    weight: float = 1.0  # source: method.md §9, §19 (local_consistency_weight 1.0 in the yml; code default 0.1)
-    ratio: float = 0.5  # crop side / image side; source: method.md §9 (half height x half width)
-    start: float = 0.2  # fraction of the PL stage; source: method.md §9 (local_consistency_start_iter 2000 of 10000)
-    windows: str = "independent"  # source: method.md §9 (two independent windows); or "aligned"
+    weight: float = 1.0  # source: docs/method.md §9, §19 (local_consistency_weight 1.0 in the yml; code default 0.1)
+    ratio: float = 0.5  # crop side / image side; source: docs/method.md §9 (half height x half width)
+    start: float = 0.2  # fraction of the PL stage; source: docs/method.md §9 (local_consistency_start_iter 2000 of 10000)
+    windows: str = "independent"  # source: docs/method.md §9 (two independent windows); or "aligned"
 
 
 def windows(x: Tensor, top: Tensor, left: Tensor, size: tuple[int, int]) -> Tensor:
@@ -48,13 +48,13 @@ def windows(x: Tensor, top: Tensor, left: Tensor, size: tuple[int, int]) -> Tens
 
 
 def consistency_loss(s1: Tensor, s2: Tensor, weight: float) -> Tensor:
-    """``weight * sum_b |s1 - s2| / B`` (method.md §9)."""
+    """``weight * sum_b |s1 - s2| / B`` (docs/method.md §9)."""
     return weight * (s1 - s2).abs().sum() / s1.shape[0]
 
 
 @addons.register(
     "crop", "cropped consistency: reward of crop(restore(x)) must match reward of restore(crop(x)) at the top level",
-    source="method.md §9 (official use_local_consistency)", config=CropConfig, requires=("qcond",),
+    source="docs/method.md §9 (official use_local_consistency)", config=CropConfig, requires=("qcond",),
 )
 class CroppedConsistency(RewardAddOn):
     """Adds ``loss/crop`` from ``start`` x the PL stage on.

@@ -1,4 +1,4 @@
-"""``filter``: Mean Teacher that *discards* low-quality pseudo-labels (baselines.md §2).
+"""``filter``: Mean Teacher that *discards* low-quality pseudo-labels (docs/frameworks.md §2).
 
 The "discard" side of the paradox QualiTeacher describes: each candidate PL is scored by the same IQA
 ensemble QualiTeacher uses (combined global score ``s``) and kept only if ``s >= tau`` (``absolute``) or
@@ -31,18 +31,18 @@ MODES = ("absolute", "quantile")
 
 @dataclass
 class FilterConfig:
-    """Options of :class:`ThresholdFilter` (qtbench's definitions: no paper fixes them, baselines.md §2)."""
+    """Options of :class:`ThresholdFilter` (qtbench's definitions: no paper fixes them, docs/frameworks.md §2)."""
 
-    mode: str = "absolute"  # source: baselines.md §2 table (absolute | quantile)
-    tau: float = 0.7  # source: baselines.md §2 (QualiTeacher's level-7 boundary, method.md §4)
-    drop_fraction: float = 0.5  # quantile mode; source: baselines.md §2 table
-    window: int = 512  # quantile mode: recent scores kept (checkpointed); source: baselines.md §2 table
-    with_bank: bool = False  # keep the best passing PL per crop; source: baselines.md §2 table
-    # source: baselines.md §2 writes L1 + L_cp; 0 keeps qtbench's mt PL term (L1 only, methods/mt.py), so that
-    # filter differs from mt only by the drop. 1.0 = the contrastive term of baselines.md §1
+    mode: str = "absolute"  # source: docs/frameworks.md §2 table (absolute | quantile)
+    tau: float = 0.7  # source: docs/frameworks.md §2 (QualiTeacher's level-7 boundary, docs/method.md §4)
+    drop_fraction: float = 0.5  # quantile mode; source: docs/frameworks.md §2 table
+    window: int = 512  # quantile mode: recent scores kept (checkpointed); source: docs/frameworks.md §2 table
+    with_bank: bool = False  # keep the best passing PL per crop; source: docs/frameworks.md §2 table
+    # source: docs/frameworks.md §2 writes L1 + L_cp; 0 keeps qtbench's mt PL term (L1 only, methods/mt.py), so that
+    # filter differs from mt only by the drop. 1.0 = the contrastive term of docs/frameworks.md §1
     cp_weight: float = 0.0
-    cp_eps: float = 0.0  # source: method.md §11 (QualiTeacher's L_cp: no eps in the denominator)
-    features: str = "base"  # contrastive features: base (offline) | vgg19; source: issue 4 item 4
+    cp_eps: float = 0.0  # source: docs/method.md §11 (QualiTeacher's L_cp: no eps in the denominator)
+    features: str = "base"  # contrastive features: base (offline) | vgg19; source: qtbench choice (offline default)
     storage: str = "uint8"  # with_bank PL precision; source: the bank add-on's default (methods/bank.py)
 
 
@@ -56,7 +56,7 @@ def threshold(history: Tensor, mode: str, tau: float, drop_fraction: float) -> T
 @frameworks.register(
     "filter", "Mean Teacher that drops PLs whose IQA-ensemble score is below a threshold (fixed or running quantile)",
     aliases=("threshold",),
-    source="baselines.md §2 (qtbench definition; cf. SemiDDM-Weather arXiv 2409.19679, SnowMaster CVPR 2025)",
+    source="docs/frameworks.md §2 (qtbench definition; cf. SemiDDM-Weather arXiv 2409.19679, SnowMaster CVPR 2025)",
     config=FilterConfig,
 )
 class ThresholdFilter(Framework):

@@ -1,11 +1,11 @@
-"""``gate``: dual-drop gating of a crop's candidate set (method.md §6.2).
+"""``gate``: dual-drop gating of a crop's candidate set (docs/method.md §6.2).
 
 1. Cross-IQA consistency: for every candidate, the unbiased std of its member scores (the semantic member
    excluded, as the official ``std([m, b])``) must be <= ``tau_multi``; one failing candidate drops the set.
 2. Cross-augmentation robustness: the unbiased std of one member's score over the K candidates must be
    <= ``tau_aug`` (skipped with a single candidate).
 
-The released thresholds (1.0 / 1.0) keep everything (method.md §6.2 [D]); ``mode=calibrated`` sets both
+The released thresholds (1.0 / 1.0) keep everything (docs/method.md §6.2 [D]); ``mode=calibrated`` sets both
 from running percentiles so that about ``target_drop_rate`` of the crops is dropped (the official code
 prints the 10th percentile, which would *keep* 10 %: §21 item 3). A dropped crop falls back to its bank
 entries when ``bank`` is on (the bank runs after the gate), otherwise its labels get weight 0.
@@ -32,14 +32,14 @@ class GateConfig:
     """Options of :class:`DualDropGate`."""
 
     mode: str = "fixed"  # "fixed" thresholds (official) or "calibrated" from running percentiles
-    tau_multi: float = 1.0  # source: method.md §6.2, §19 (drop_threshold_multi_iqa = 1.0: a no-op)
-    tau_aug: float = 1.0  # source: method.md §6.2, §19 (drop_threshold_aug_robust = 1.0: a no-op)
-    # members left out of drop 1; source: method.md §6.2 (std([m, b]): DA-CLIP, the semantic member, excluded)
+    tau_multi: float = 1.0  # source: docs/method.md §6.2, §19 (drop_threshold_multi_iqa = 1.0: a no-op)
+    tau_aug: float = 1.0  # source: docs/method.md §6.2, §19 (drop_threshold_aug_robust = 1.0: a no-op)
+    # members left out of drop 1; source: docs/method.md §6.2 (std([m, b]): DA-CLIP, the semantic member, excluded)
     multi_exclude: list[str] = field(default_factory=lambda: ["degprob", "clipiqa", "daclip"])
-    # drop-2 member; source: method.md §6.2 (std of MUSIQ over the views). None = MUSIQ's counterpart of the
+    # drop-2 member; source: docs/method.md §6.2 (std of MUSIQ over the views). None = MUSIQ's counterpart of the
     # preset (paper: musiq, offline: piqe), or the first member of a custom ensemble
     aug_member: Optional[str] = None
-    target_drop_rate: float = 0.10  # calibrated mode; source: method.md §6.2 (enable_drop_stat: ~10 % intended)
+    target_drop_rate: float = 0.10  # calibrated mode; source: docs/method.md §6.2 (enable_drop_stat: ~10 % intended)
     window: int = 1024  # calibrated mode: crops of running history the percentiles are taken over
     min_history: int = 64  # calibrated mode: fixed thresholds until this many crops were seen
 
@@ -67,7 +67,7 @@ def gate_stats(scores: dict[str, Tensor], multi: list[str], aug: str) -> tuple[T
 
 @addons.register(
     "gate", "dual-drop gating: drop a crop's candidates on cross-IQA or cross-view score disagreement",
-    source="method.md §6.2 (official thresholds 1.0 = no-op; calibrated mode per §21 item 3)", config=GateConfig,
+    source="docs/method.md §6.2 (official thresholds 1.0 = no-op; calibrated mode per §21 item 3)", config=GateConfig,
 )
 class DualDropGate(AddOn):
     """Sets ``pl.keep`` [B] and zeroes the weights of dropped crops' labels.

@@ -1,8 +1,8 @@
-"""``maug``: multi-augmentation teacher candidates (method.md §6.1).
+"""``maug``: multi-augmentation teacher candidates (docs/method.md §6.1).
 
 The unconditioned EMA teacher restores several views of each weak crop; geometric views are inverted
 back, so each crop gets K candidate PLs. The official views are hflip, vflip and rot90 (identity not
-included). feasibility.md measured that a base trained with flips/rotations is nearly equivariant to
+included). docs/feasibility.md measured that a base trained with flips/rotations is nearly equivariant to
 them (+0.03 dB PL quality), so the view list also offers views the base is *not* invariant to:
 
 - ``scale:F`` restore a copy resized by F (bilinear, antialiased) and resize the output back;
@@ -33,8 +33,8 @@ PARAMETRIC = ("scale", "gamma", "contrast")
 class MAugConfig:
     """Options of :class:`MultiAugmentation`."""
 
-    # source: method.md §6.1 (hflip, vflip, rot90; identity not included). A set the dihedral-trained base
-    # is not invariant to (feasibility.md): [identity, scale:0.5, gamma:0.7, gamma:1.4]
+    # source: docs/method.md §6.1 (hflip, vflip, rot90; identity not included). A set the dihedral-trained base
+    # is not invariant to (docs/feasibility.md): [identity, scale:0.5, gamma:0.7, gamma:1.4]
     views: list[str] = field(default_factory=lambda: ["hflip", "vflip", "rot90"])
 
 
@@ -78,7 +78,7 @@ def forward_view(view: tuple[str, float], x: Tensor) -> Tensor:
 
 
 def inverse_view(view: tuple[str, float], y: Tensor, size: tuple[int, int]) -> Tensor:
-    """Map the teacher's output of ``view`` back to the crop's frame (``g^-1``, method.md §6.1)."""
+    """Map the teacher's output of ``view`` back to the crop's frame (``g^-1``, docs/method.md §6.1)."""
     name, _ = view
     if name in ("hflip", "vflip"):
         return forward_view(view, y)  # involutions
@@ -91,7 +91,7 @@ def inverse_view(view: tuple[str, float], y: Tensor, size: tuple[int, int]) -> T
 
 @addons.register(
     "maug", "multi-augmentation teacher candidates: restore views of each crop, invert them back",
-    source="method.md §6.1; non-invariant views per feasibility.md", config=MAugConfig,
+    source="docs/method.md §6.1; non-invariant views per docs/feasibility.md", config=MAugConfig,
 )
 class MultiAugmentation(AddOn):
     """Replaces the framework's single teacher pass with one candidate per view: [B,K,3,h,w].

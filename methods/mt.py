@@ -1,4 +1,4 @@
-"""Plain Mean Teacher (``mt``): trust every pseudo-label (baselines.md §1)."""
+"""Plain Mean Teacher (``mt``): trust every pseudo-label (docs/frameworks.md §1)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class MTConfig:
 @frameworks.register(
     "mt", "Mean Teacher: EMA teacher on the weak view labels the student's strong view; every PL trusted",
     aliases=("meanteacher", "mean_teacher"),
-    source="Tarvainen & Valpola, NeurIPS 2017; baselines.md §1",
+    source="Tarvainen & Valpola, NeurIPS 2017; docs/frameworks.md §1",
     config=MTConfig,
 )
 class MeanTeacher(Framework):

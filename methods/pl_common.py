@@ -1,8 +1,8 @@
-"""Parts shared by the baseline frameworks ``filter``, ``semiuir`` and ``colabator`` (baselines.md §2-§4).
+"""Parts shared by the baseline frameworks ``filter``, ``semiuir`` and ``colabator`` (docs/frameworks.md §2-§4).
 
 - own scorers: Semi-UIR scores with MUSIQ, Colabator with MUSIQ + DA-CLIP; they use the run's ensemble
   members that play those roles (``paper`` preset: musiq, clipiqa; ``offline``: piqe, degprob), so the
-  engine's one batched scoring call per member serves framework and add-ons alike (baselines.md §5);
+  engine's one batched scoring call per member serves framework and add-ons alike (docs/frameworks.md §5);
 - the PL loss: weighted (masked) L1 plus the contrastive regulariser, negative = the strong-view input;
 - Semi-UIR's schedules: sigmoid consistency ramp-up and the warm-up EMA.
 """

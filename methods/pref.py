@@ -1,4 +1,4 @@
-"""``pref``: score-based preference loss between quality levels ("DPO-inspired", method.md §8).
+"""``pref``: score-based preference loss between quality levels ("DPO-inspired", docs/method.md §8).
 
 Per crop, with the strong view ``u_s`` and the reward ``r`` (the ensemble with gradients through its
 differentiable members):
@@ -32,15 +32,15 @@ from qtbench.registry import addons
 class PrefConfig:
     """Options of :class:`PreferenceLoss`."""
 
-    beta: float = 1.0  # source: method.md §8, §19 (dpo_beta)
-    delta: float = 0.1  # margin; source: method.md §8, §19 (dpo_delta)
-    lam: float = 1.0  # source: method.md §8, §19 (dpo_lambda)
-    lam2: float = 0.5  # weight of the teacher anchor; source: method.md §8, §19 (dpo_lambda2)
-    q_low: list[int] = field(default_factory=lambda: [4, 5, 6])  # source: method.md §8 (uniform, of 8 levels)
+    beta: float = 1.0  # source: docs/method.md §8, §19 (dpo_beta)
+    delta: float = 0.1  # margin; source: docs/method.md §8, §19 (dpo_delta)
+    lam: float = 1.0  # source: docs/method.md §8, §19 (dpo_lambda)
+    lam2: float = 0.5  # weight of the teacher anchor; source: docs/method.md §8, §19 (dpo_lambda2)
+    q_low: list[int] = field(default_factory=lambda: [4, 5, 6])  # source: docs/method.md §8 (uniform, of 8 levels)
     q_low_levels: int = 8  # the level count q_low is written for; rescaled to qcond.num_levels
-    start: float = 0.2  # fraction of the PL stage; source: method.md §8 (dpo_start_iter 2000 of 10000)
-    anchor: str = "best"  # r_T*: best stored PL score (official, method.md §8) or "worst" (the note [N])
-    # source: method.md §8 ("gradient through both branches"). false (qtbench variant): the loser branch is a
+    start: float = 0.2  # fraction of the PL stage; source: docs/method.md §8 (dpo_start_iter 2000 of 10000)
+    anchor: str = "best"  # r_T*: best stored PL score (official, docs/method.md §8) or "worst" (the note [N])
+    # source: docs/method.md §8 ("gradient through both branches"). false (qtbench variant): the loser branch is a
     # constant, so L1 can only lift the top level; with a hackable reward the official form instead learns to
     # wreck the loser levels, and the shared weights drag the top level along (BENCHMARKS.md)
     loser_grad: bool = True
@@ -55,7 +55,7 @@ def scaled_levels(levels: list[int], written_for: int, num_levels: int) -> list[
 
 def preference_loss(r_w: Tensor, r_l: Tensor, anchor: Tensor, has_anchor: Tensor, beta: float, delta: float,
                     lam: float, lam2: float) -> tuple[Tensor, Tensor, Tensor]:
-    """The preference objective of method.md §8.
+    """The preference objective of docs/method.md §8.
 
     Args:
         r_w, r_l: [B] rewards of the top-level and the low-level outputs.
@@ -85,7 +85,7 @@ def label_anchor(pl: PLBatch, b: int, best: bool) -> tuple[Tensor, Tensor]:
 
 @addons.register(
     "pref", "score-based preference loss: top level must out-score a lower level and the best teacher PL",
-    source="method.md §8 (official qualiteacher_model.py, DPO-inspired)", config=PrefConfig, requires=("qcond",),
+    source="docs/method.md §8 (official qualiteacher_model.py, DPO-inspired)", config=PrefConfig, requires=("qcond",),
 )
 class PreferenceLoss(RewardAddOn):
     """Adds ``loss/pref`` from ``start`` x the PL stage on.

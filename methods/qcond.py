@@ -1,9 +1,9 @@
-"""``qcond``: condition the student on the quality level of each pseudo-label (method.md §4-§5).
+"""``qcond``: condition the student on the quality level of each pseudo-label (docs/method.md §4-§5).
 
 Every PL is scored by the IQA ensemble (the engine scores all candidates of a step in one batched call);
 the combined score ``s`` is mapped to one of ``L`` levels and the student is trained on that PL with
 ``S(u_s; q(s))``. At inference the student is asked for the top level ``L-1`` (``eval.level`` overrides).
-Optionally (official) the PL loss is weighted by a block-wise trust mask (method.md §3.3, §11).
+Optionally (official) the PL loss is weighted by a block-wise trust mask (docs/method.md §3.3, §11).
 """
 
 from __future__ import annotations
@@ -20,27 +20,27 @@ from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.registry import addons
 
-OFFICIAL_LEVELS = 8  # the official rule below is defined for 8 levels (method.md §4)
+OFFICIAL_LEVELS = 8  # the official rule below is defined for 8 levels (docs/method.md §4)
 
 
 @dataclass
 class QCondConfig:
     """Options of :class:`QualityConditioning`."""
 
-    num_levels: int = 8  # source: method.md §4 (8 bins, Embedding(8, C))
-    top_threshold: float = 0.7  # s >= this -> top level; source: method.md §4
-    bins_per_unit: float = 10.0  # below the top: clamp(floor(10 s), 0, L-1); source: method.md §4
+    num_levels: int = 8  # source: docs/method.md §4 (8 bins, Embedding(8, C))
+    top_threshold: float = 0.7  # s >= this -> top level; source: docs/method.md §4
+    bins_per_unit: float = 10.0  # below the top: clamp(floor(10 s), 0, L-1); source: docs/method.md §4
     # ascending lower edges of levels 1..L-1 (level = number of edges <= s); required when num_levels != 8
     thresholds: Optional[list[float]] = None
-    # weight the PL L1 by the block-wise trust mask (tile size: iqa.block_size); source: method.md §3.3, §11
+    # weight the PL L1 by the block-wise trust mask (tile size: iqa.block_size); source: docs/method.md §3.3, §11
     mask: bool = True
-    diagnostics: bool = True  # level diagnostics on target-test at evaluation (issue 3, item 4)
+    diagnostics: bool = True  # level diagnostics on target-test at evaluation (docs/protocol.md §4)
     diag_max_images: int = 0  # target-test images used by the diagnostics; 0 = all
 
 
 def quality_levels(score: Tensor, num_levels: int = 8, thresholds: Optional[list[float]] = None,
                    top_threshold: float = 0.7, bins_per_unit: float = 10.0) -> Tensor:
-    """Map combined scores to quality levels (method.md §4).
+    """Map combined scores to quality levels (docs/method.md §4).
 
     Args:
         score: [N] combined ensemble scores (any real value; normalised scores are not clipped).
@@ -61,7 +61,7 @@ def quality_levels(score: Tensor, num_levels: int = 8, thresholds: Optional[list
 
 @addons.register(
     "qcond", "quality-conditioned student: each PL's ensemble score -> one of L levels; inference at the top level",
-    source="method.md §4-§5 (official qualiteacher_model.py, AIMNet_arch.py)", config=QCondConfig,
+    source="docs/method.md §4-§5 (official qualiteacher_model.py, AIMNet_arch.py)", config=QCondConfig,
 )
 class QualityConditioning(AddOn):
     """Sets ``pl.level`` from each label's combined score, keeps the histogram of levels seen in training.

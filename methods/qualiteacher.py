@@ -12,5 +12,5 @@ PARTS = ("qcond", "maug", "bank", "gate", "pref", "crop")
 
 addons.register(
     "qualiteacher", "bundle: qcond + maug + bank + gate + pref + crop (the full method)",
-    aliases=("qt",), source="method.md §4-§9, §15", bundle=PARTS,
+    aliases=("qt",), source="docs/method.md §4-§9, §15", bundle=PARTS,
 )(None)

@@ -1,4 +1,4 @@
-"""Shared machinery of the reward-driven add-ons (``pref``, ``crop``; method.md §8-§9).
+"""Shared machinery of the reward-driven add-ons (``pref``, ``crop``; docs/method.md §8-§9).
 
 Both restore at the top quality level, score with the ensemble's differentiable reward, switch on at a
 fraction ``options.start`` of the PL stage, and draw their randomness from an own checkpointed generator.

@@ -1,4 +1,4 @@
-"""``semiuir``: Semi-UIR's reliable-bank mean teacher (Huang et al., CVPR 2023; baselines.md §3).
+"""``semiuir``: Semi-UIR's reliable-bank mean teacher (Huang et al., CVPR 2023; docs/frameworks.md §3).
 
 Per crop key one stored PL, initialised black (``create_candidate.py``). Each step the teacher's candidate
 replaces it only when its MUSIQ-role score beats *both* the student's strong-view output and the stored
@@ -46,17 +46,17 @@ INITS = ("black", "teacher")
 class SemiUIRConfig:
     """Options of :class:`ReliableBank`."""
 
-    # the MUSIQ-role member; None = the preset's (paper: musiq, offline: piqe); source: baselines.md §3.3 step 3
+    # the MUSIQ-role member; None = the preset's (paper: musiq, offline: piqe); source: docs/frameworks.md §3.3 step 3
     members: Optional[list[str]] = None
-    consistency_weight: float = 0.2  # lambda_max; source: baselines.md §3.3 step 5, §3.4
-    rampup: float = 0.5  # ramp-up length as a fraction of the stage; source: baselines.md §3.4 (100 of 200 epochs)
-    ema: str = "warmup"  # warmup: min(1 - 1/(t+1), ema_max); engine: pl.ema_decay; source: baselines.md §3.2
-    ema_max: float = 0.996  # source: baselines.md §3.2, §3.4
-    cp_weight: float = 1.0  # contrastive regulariser weight; source: baselines.md §3.3 step 4
-    cp_eps: float = 1e-7  # source: baselines.md §3.4 (contrastive eps)
-    features: str = "base"  # base (offline) | vgg19 (official, baselines.md §3.3); source: issue 4 item 4
-    storage: str = "uint8"  # source: baselines.md §3.1 (the bank is uint8 PNG files)
-    # initial bank: "black" images (source: baselines.md §3.1, create_candidate.py); "teacher": a crop's first
+    consistency_weight: float = 0.2  # lambda_max; source: docs/frameworks.md §3.3 step 5, §3.4
+    rampup: float = 0.5  # ramp-up length as a fraction of the stage; source: docs/frameworks.md §3.4 (100 of 200 epochs)
+    ema: str = "warmup"  # warmup: min(1 - 1/(t+1), ema_max); engine: pl.ema_decay; source: docs/frameworks.md §3.2
+    ema_max: float = 0.996  # source: docs/frameworks.md §3.2, §3.4
+    cp_weight: float = 1.0  # contrastive regulariser weight; source: docs/frameworks.md §3.3 step 4
+    cp_eps: float = 1e-7  # source: docs/frameworks.md §3.4 (contrastive eps)
+    features: str = "base"  # base (offline) | vgg19 (official, docs/frameworks.md §3.3); source: qtbench choice (offline default)
+    storage: str = "uint8"  # source: docs/frameworks.md §3.1 (the bank is uint8 PNG files)
+    # initial bank: "black" images (source: docs/frameworks.md §3.1, create_candidate.py); "teacher": a crop's first
     # PL is stored unconditionally (a qtbench option: no pull toward black while the teacher loses to the student)
     init: str = "black"
 
@@ -65,7 +65,7 @@ class SemiUIRConfig:
     "semiuir", "Semi-UIR reliable bank: a PL replaces the stored one only if it beats the student and the bank "
     "(MUSIQ); L1 + contrastive loss, ramp-up, warm-up EMA",
     aliases=("semi_uir",),
-    source="Huang et al., CVPR 2023, arXiv 2303.09101 (github.com/Huang-ShiRui/Semi-UIR b30a1ac); baselines.md §3",
+    source="Huang et al., CVPR 2023, arXiv 2303.09101 (github.com/Huang-ShiRui/Semi-UIR b30a1ac); docs/frameworks.md §3",
     config=SemiUIRConfig,
 )
 class ReliableBank(Framework):
@@ -134,7 +134,7 @@ class ReliableBank(Framework):
 
     def select(self, pl: PLBatch, batch: TargetBatch, step: int) -> PLBatch:
         s = pl.scores[self.member]  # [B,K]
-        with torch.no_grad():  # Semi-UIR scores the student's strong-view output (baselines.md §3.3 step 3)
+        with torch.no_grad():  # Semi-UIR scores the student's strong-view output (docs/frameworks.md §3.3 step 3)
             s_student = self.ensemble.member_scores(self.student(batch.strong).clamp(0, 1), [self.member])[self.member]
         pl.cache[STRONG] = batch.strong
         keep = pl.keep if pl.keep is not None else torch.ones_like(s_student, dtype=torch.bool)

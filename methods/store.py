@@ -2,7 +2,7 @@
 
 Entries (image, per-member scores, optional pixel mask) live in dense tensors grown on demand and indexed by
 a key -> row table, like the top-k ``bank`` add-on, and are saved in checkpoints: none of the original
-repositories resumes its bank correctly (baselines.md §3.6, §4.6).
+repositories resumes its bank correctly (docs/frameworks.md §3.6, §4.6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One run, end to end (DESIGN.md §3): data -> cached base model -> PL stage -> evaluation -> MLflow.
+"""One run, end to end (docs/architecture.md §3): data -> cached base model -> PL stage -> evaluation -> MLflow.
 
 ``<run_dir>/summary.json`` is written last, atomically: it marks the run finished and is the contract
 later commands (tables, plots, sweeps) read.

@@ -4,7 +4,7 @@
 
 Each METHOD runs on the debian pool at cpu scale with ``runtime.device=cuda`` (``QTBENCH_DEVICE`` overrides), the
 overrides after ``--`` applying to all of them and ``@KEY=VALUE,...`` to that one. A row holds the target-val and
-target-test deltas against the base of the same seed; decisions read the val columns only (DESIGN.md: no tuning on
+target-test deltas against the base of the same seed; decisions read the val columns only (docs/architecture.md: no tuning on
 the test split). MLflow is replaced by an in-memory stand-in (the GPU machines have no mlflow); everything else is
 the real runner. The debian pool travels to the device as lossless WebP and is decoded back to PNG
 (pixel-identical; the manifest and cache keys are unchanged).

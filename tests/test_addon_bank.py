@@ -1,4 +1,4 @@
-"""bank: top-k merge with hand-made scores (method.md §7), gate fallback, labels per crop, checkpoints."""
+"""bank: top-k merge with hand-made scores (docs/method.md §7), gate fallback, labels per crop, checkpoints."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""crop: cropped consistency of method.md §9, by hand with a fake reward (mean) and a pointwise student."""
+"""crop: cropped consistency of docs/method.md §9, by hand with a fake reward (mean) and a pointwise student."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""gate: dual-drop gating (method.md §6.2) with hand-computed stds, and the calibrated mode."""
+"""gate: dual-drop gating (docs/method.md §6.2) with hand-computed stds, and the calibrated mode."""
 
 import math
 
@@ -9,7 +9,7 @@ from methods.gate import DualDropGate, gate_stats
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext, PLBatch
 
-# two crops x three views; piqe and niqe_fit enter drop 1, degprob is excluded (method.md §6.2)
+# two crops x three views; piqe and niqe_fit enter drop 1, degprob is excluded (docs/method.md §6.2)
 SCORES = {
     "niqe_fit": torch.tensor([[0.5, 0.5, 0.5], [0.2, 0.9, 0.2]]),
     "piqe": torch.tensor([[0.5, 0.6, 0.7], [0.2, 0.9, 0.2]]),

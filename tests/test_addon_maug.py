@@ -1,4 +1,4 @@
-"""maug: every view is inverted back into the crop's frame (method.md §6.1), extra views, batching."""
+"""maug: every view is inverted back into the crop's frame (docs/method.md §6.1), extra views, batching."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""pref: the preference loss of method.md §8, by hand with a fake reward (mean brightness) and student."""
+"""pref: the preference loss of docs/method.md §8, by hand with a fake reward (mean brightness) and student."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""qcond: the level rule of method.md §4 (edges by hand), other L, compose-time checks, level histogram."""
+"""qcond: the level rule of docs/method.md §4 (edges by hand), other L, compose-time checks, level histogram."""
 
 import pytest
 import torch

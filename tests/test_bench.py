@@ -1,6 +1,6 @@
 """``qtbench bench`` at smoke scale via the CLI: valid JSON with the expected keys, batched == looped scores.
 
-No timing is asserted (DESIGN.md §8): the numbers are measured by hand and recorded in BENCHMARKS.md.
+No timing is asserted (docs/architecture.md §8): the numbers are measured by hand and recorded in BENCHMARKS.md.
 """
 
 import json

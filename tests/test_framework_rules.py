@@ -1,4 +1,4 @@
-"""Selection rules of filter, semiuir and colabator with hand-made scores (baselines.md §2-§4)."""
+"""Selection rules of filter, semiuir and colabator with hand-made scores (docs/frameworks.md §2-§4)."""
 
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ def test_colabator_mask_options():
     ("colabator+maug", []),
 ])
 def test_interrupted_run_resumes_bit_identically(method, extra, tmp_path, monkeypatch):
-    """Stored PLs, running quantiles and counters live in the checkpoint (baselines.md §3.6, §4.6); 48-px crops
+    """Stored PLs, running quantiles and counters live in the checkpoint (docs/frameworks.md §3.6, §4.6); 48-px crops
     make 4 keys per image, so stores are revisited within 8 steps."""
     import json
 

@@ -1,4 +1,4 @@
-"""The ensemble's arithmetic (method.md §3.2-3.3) with hand-computable fake members."""
+"""The ensemble's arithmetic (docs/method.md §3.2-3.3) with hand-computable fake members."""
 
 import pytest
 import torch
@@ -56,7 +56,7 @@ def test_reward_gradient_flows_through_differentiable_members_only():
     # d/dx of 0.4 * (100 * mean(x)) / 100 = 0.4 / numel per pixel; member b (no grad) contributes nothing
     numel = 3 * 8 * 8
     assert torch.allclose(x.grad, torch.full_like(x, 0.4 / numel), atol=1e-7)
-    # members are frozen: no gradient accumulates in their parameters (method.md §21.10)
+    # members are frozen: no gradient accumulates in their parameters (docs/method.md §21.10)
     assert ens.members["a"].gain.grad is None and not ens.members["a"].gain.requires_grad
 
 

@@ -21,7 +21,7 @@ from qtbench.tracking.mlflow_tracker import (
     sanitize_key,
 )
 
-# SQLAlchemy 2.1 deprecation inside MLflow's store (install.md §7): not ours to fix
+# SQLAlchemy 2.1 deprecation inside MLflow's store (docs/install.md §7): not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 
 

@@ -110,7 +110,7 @@ def test_narrowing_seeds_or_tasks_chooses_what_to_launch_and_keeps_the_sweep(tmp
 @pytest.mark.parametrize("path", sorted((ROOT / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_sweep_file_is_well_formed(path):
     spec = load_sweep(path)
-    assert len({c.seed for c in spec.cells}) >= 5, "tables use >= 5 seeds (DESIGN.md §2)"
+    assert len({c.seed for c in spec.cells}) >= 5, "tables use >= 5 seeds (docs/architecture.md §2)"
     assert spec.table.get("metrics") and "qtbench sweep sweeps/" in path.read_text()
 
 

@@ -1,6 +1,6 @@
 """Paired differences against the base model of the same seed, aggregated over seeds.
 
-The protocol's unit of evidence (DESIGN.md §2, feasibility.md): split-to-split spread is ~10x the
+The protocol's unit of evidence (docs/architecture.md §2, docs/feasibility.md): split-to-split spread is ~10x the
 differences between PL variants, so every comparison is paired by seed and reported with an interval.
 """
 

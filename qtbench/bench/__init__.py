@@ -1,4 +1,4 @@
-"""``qtbench bench``: cost measurements the issues ask for, as ratios measured in one process (DESIGN.md §8).
+"""``qtbench bench``: cost measurements (scoring speedup, cost per PL iteration, sweep overhead), as ratios measured in one process (docs/architecture.md §8).
 
 - :mod:`qtbench.bench.scoring` — one PL step's candidates scored by the ensemble batched (one call per
   member) vs an image-at-a-time loop with ``.item()`` like the official code; same scores, speedup.

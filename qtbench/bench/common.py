@@ -31,7 +31,7 @@ class RandomMusiqMember(PyiqaMember):
 
     Same architecture, hence the same cost, as the paper preset's MUSIQ, but random weights: its scores mean
     nothing, so it is never offered to runs. It builds offline (no weight file), which is why the paper
-    preset's cost can be measured on a machine that cannot fetch weights (DESIGN.md §8).
+    preset's cost can be measured on a machine that cannot fetch weights (docs/architecture.md §8).
     """
 
     @staticmethod

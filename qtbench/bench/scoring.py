@@ -1,11 +1,11 @@
-"""Bench (a): scoring one PL step's candidates, batched vs image-at-a-time (issue 3, item 5a).
+"""Bench (a): scoring one PL step's candidates, batched vs image-at-a-time.
 
 The candidates are real teacher outputs: the base model restores a batch of ``pl.batch_target`` grid
 crops of the unlabelled target images under the ``maug`` views of the run config (official: hflip, vflip,
 rot90, inverted back), i.e. the B x K candidates a ``mt+qualiteacher`` step scores (8 x 3 of 64 px at cpu
 scale). Two ways to score them:
 
-- *batched*: ``Ensemble.score`` — every candidate through each member in one call (DESIGN.md §8);
+- *batched*: ``Ensemble.score`` — every candidate through each member in one call (docs/architecture.md §8);
 - *looped*: for each candidate, for each member, one call and ``.item()``, normalised and combined with
   Python floats — the official code's loop, on qtbench's own member code (what batching alone buys);
 - *official loop*: the same loop where each member runs the code the official loop would run: pyiqa's own

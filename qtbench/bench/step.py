@@ -1,4 +1,4 @@
-"""Bench (b): seconds per PL iteration of ``mt``, ``mt+qualiteacher`` and each single add-on (issue 3, item 5b).
+"""Bench (b): seconds per PL iteration of ``mt``, ``mt+qualiteacher`` and each single add-on.
 
 Every variant's :class:`~qtbench.engine.trainer.PLTrainer` is built once, in one process, from the pieces a
 run uses (same data, cached base model, one shared offline ensemble). Each is warmed up, then the variants

@@ -1,4 +1,4 @@
-"""Bench (c): the client-side cost of a sweep (issue 6): expand + submit N cells, and skip N finished ones.
+"""Bench (c): the client-side cost of a sweep: expand + submit N cells, and skip N finished ones.
 
 A temporary sweep file of N cells (2 methods x 5 seeds x N/10 learning rates, smoke scale: N/5 distinct
 configs to compose, like an ablation grid) is measured twice, each time as a fresh ``qtbench sweep``
@@ -15,7 +15,7 @@ process timed end to end (interpreter start and imports included, as a user wait
   with the parent already closed (every later invocation), and once under ``python -X importtime`` to show
   that neither mlflow nor torch is imported.
 
-Targets (issue 6, for 100 cells): submit under 10 s, skip under 2 s.
+Targets (for 100 cells; BENCHMARKS.md): submit under 10 s, skip under 2 s.
 """
 
 from __future__ import annotations

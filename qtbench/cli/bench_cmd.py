@@ -1,4 +1,4 @@
-"""``qtbench bench``: measured costs, written to ``results/bench/*.json`` (DESIGN.md §8, issue 3 item 5)."""
+"""``qtbench bench``: measured costs, written to ``results/bench/*.json`` (docs/architecture.md §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``qtbench plot SWEEP``: seaborn figures of a sweep's runs in MLflow (issue 8)."""
+"""``qtbench plot SWEEP``: seaborn figures of a sweep's runs in MLflow."""
 
 from __future__ import annotations
 

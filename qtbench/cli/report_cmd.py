@@ -1,4 +1,4 @@
-"""``qtbench report``: rebuild BENCHMARKS.md's generated sections from results/ (issue 8)."""
+"""``qtbench report``: rebuild BENCHMARKS.md's generated sections from results/."""
 
 from __future__ import annotations
 

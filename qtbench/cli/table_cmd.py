@@ -1,4 +1,4 @@
-"""``qtbench table SWEEP``: the sweep's table from its finished runs in MLflow (issue 8)."""
+"""``qtbench table SWEEP``: the sweep's table from its finished runs in MLflow (layout: sweeps/README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``qtbench weights``: fetch and verify the weight files of pyiqa IQA metrics (install.md §3.2).
+"""``qtbench weights``: fetch and verify the weight files of pyiqa IQA metrics (docs/install.md §3.2).
 
 Verbs (``dest="weights_command"``):
 

@@ -15,37 +15,37 @@ from qtbench.iqa.config import IQAConfig
 
 @dataclass
 class BaseStageConfig:
-    """Stage 1: supervised training of the shared base model on source pairs (DESIGN.md §2)."""
+    """Stage 1: supervised training of the shared base model on source pairs (docs/architecture.md §2)."""
 
-    iters: int = 2000  # source: feasibility.md "Suggested defaults" (base 2000 iterations)
-    batch_size: int = 8  # source: feasibility.md (batch 8 of 64-px crops)
-    crop: int = 64  # source: feasibility.md
-    optimizer: str = "adam"  # source: feasibility.md (Adam); "adamw" for the paper scale
-    lr: float = 1e-3  # source: feasibility.md (Adam 1e-3)
-    lr_min: float = 1e-4  # source: feasibility.md (cosine decay down to 1e-4)
+    iters: int = 2000  # source: docs/feasibility.md "Suggested defaults" (base 2000 iterations)
+    batch_size: int = 8  # source: docs/feasibility.md (batch 8 of 64-px crops)
+    crop: int = 64  # source: docs/feasibility.md
+    optimizer: str = "adam"  # source: docs/feasibility.md (Adam); "adamw" for the paper scale
+    lr: float = 1e-3  # source: docs/feasibility.md (Adam 1e-3)
+    lr_min: float = 1e-4  # source: docs/feasibility.md (cosine decay down to 1e-4)
     weight_decay: float = 0.0
-    dihedral: bool = True  # random flips/rot90 of crops; source: feasibility.md
+    dihedral: bool = True  # random flips/rot90 of crops; source: docs/feasibility.md
 
 
 @dataclass
 class PLStageConfig:
     """Stage 2: pseudo-label training on source pairs + unlabelled target images."""
 
-    iters: int = 500  # source: feasibility.md (MT 500 iterations; longer runs drifted)
-    batch_source: int = 8  # source: feasibility.md (batch 8 + 8)
-    batch_target: int = 8  # source: feasibility.md
-    crop: int = 64  # source: feasibility.md
+    iters: int = 500  # source: docs/feasibility.md (MT 500 iterations; longer runs drifted)
+    batch_source: int = 8  # source: docs/feasibility.md (batch 8 + 8)
+    batch_target: int = 8  # source: docs/feasibility.md
+    crop: int = 64  # source: docs/feasibility.md
     # target crop positions: "grid" (stride-crop grid, each crop has a key; a memory bank needs it,
-    # method.md §7/§21 item 15) or "random" (any position, as in feasibility.md). Grid for every method
+    # docs/method.md §7/§21 item 15) or "random" (any position, as in docs/feasibility.md). Grid for every method
     # so that add-on comparisons see the same crop distribution.
     target_crops: str = "grid"
-    optimizer: str = "adam"  # source: feasibility.md; official code: AdamW (method.md §14)
-    lr: float = 2e-4  # source: feasibility.md (Adam 2e-4 constant)
+    optimizer: str = "adam"  # source: docs/feasibility.md; official code: AdamW (docs/method.md §14)
+    lr: float = 2e-4  # source: docs/feasibility.md (Adam 2e-4 constant)
     lr_min: float = 2e-4  # cosine floor; equal to lr = constant schedule
-    weight_decay: float = 0.0  # source: method.md §14 (wd 0)
-    ema_decay: float = 0.99  # source: feasibility.md (0.99 vs 0.999 within noise); official 0.999 (method.md §12)
-    w_sup: float = 1.0  # weight of the supervised source L1; source: feasibility.md (w_sup = 1)
-    w_pl: float = 1.0  # weight of the pseudo-label L1; source: feasibility.md (w = 1)
+    weight_decay: float = 0.0  # source: docs/method.md §14 (wd 0)
+    ema_decay: float = 0.99  # source: docs/feasibility.md (0.99 vs 0.999 within noise); official 0.999 (docs/method.md §12)
+    w_sup: float = 1.0  # weight of the supervised source L1; source: docs/feasibility.md (w_sup = 1)
+    w_pl: float = 1.0  # weight of the pseudo-label L1; source: docs/feasibility.md (w = 1)
     trajectory_points: int = 4  # student target-test PSNR evaluated at this many points of the stage
     log_every: int = 25  # MLflow logging period (iterations)
     checkpoint_every: int = 50  # full-state checkpoint period (iterations)
@@ -53,20 +53,20 @@ class PLStageConfig:
 
 @dataclass
 class StrongViewConfig:
-    """Strong view of the student (feasibility.md: the strong view is what makes MT differ from a fixed point).
+    """Strong view of the student (docs/feasibility.md: the strong view is what makes MT differ from a fixed point).
 
     Defaults were selected on target-val (debian pool, seeds 0-1; BENCHMARKS.md "Choosing the strong view"):
-    feasibility.md's photometric view (contrast x[0.7, 1.3], brightness +-0.1, gamma [0.7, 1.4]) cost MT
+    docs/feasibility.md's photometric view (contrast x[0.7, 1.3], brightness +-0.1, gamma [0.7, 1.4]) cost MT
     -0.50 dB on val with a base trained on ~80 photos — the contrast/brightness cues it scrambles are the
     ones a dehazer reads haze density from — while blur + sensor noise gave +0.01 dB. The photometric
-    ranges stay available (set them back to feasibility.md's values to reproduce it).
+    ranges stay available (set them back to docs/feasibility.md's values to reproduce it).
     """
 
     enabled: bool = True
-    contrast: list[float] = field(default_factory=lambda: [1.0, 1.0])  # feasibility.md used [0.7, 1.3] (about the mean)
-    brightness: float = 0.0  # feasibility.md used +-0.1
-    gamma: list[float] = field(default_factory=lambda: [1.0, 1.0])  # feasibility.md used [0.7, 1.4]
-    blur_prob: float = 0.5  # 3x3 binomial blur on this fraction; source: feasibility.md
+    contrast: list[float] = field(default_factory=lambda: [1.0, 1.0])  # docs/feasibility.md used [0.7, 1.3] (about the mean)
+    brightness: float = 0.0  # docs/feasibility.md used +-0.1
+    gamma: list[float] = field(default_factory=lambda: [1.0, 1.0])  # docs/feasibility.md used [0.7, 1.4]
+    blur_prob: float = 0.5  # 3x3 binomial blur on this fraction; source: docs/feasibility.md
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])  # Gaussian sigma range; selected on target-val
     # Also feed the strong view to the supervised source branch, as srconly always does; qtbench choice. With it,
     # mt - srconly isolates what the target pseudo-labels add (otherwise the source branches differ too).

@@ -1,13 +1,13 @@
 """The curated selection of real photographs taken from Debian (bookworm) data packages.
 
 Pure data plus two tiny helpers; :mod:`qtbench.data.debian_pool` does the fetching. Choices follow
-``shared/research/data.md`` §2, §4 and §7:
+``docs/data.md`` §2, §4 and §7:
 
 * ``clean`` photos are natural, well-exposed scenes used to synthesise degraded/clean pairs;
 * ``real_haze`` / ``real_underwater`` / ``real_lowlight`` photos are *really* degraded and never clean;
 * paintings (Van Gogh), renders, the ``messi5`` press photo and the studio fish shots fish17/18/25 are
   excluded with a reason;
-* ``DarkestHour`` (KDE, misty dusk lake) is listed by data.md both as hazy and as low-light; it gets the
+* ``DarkestHour`` (KDE, misty dusk lake) is listed by docs/data.md both as hazy and as low-light; it gets the
   single role ``real_haze`` so that the real-world sets stay disjoint.
 
 Names in ``roles`` / ``exclude`` / ``notes`` are paths relative to the group's ``base`` without the
@@ -109,9 +109,9 @@ GROUPS: tuple[Group, ...] = (
             "VincentVanGogh0013_background", "VincentVanGogh0019_background",
             "VincentVanGoghBridge_background")},
         notes={"OperaSidney_background": "night city",
-               "Louvre_2007_02_24_c_background": "night scene, well exposed (kept clean per data.md)",
-               "NDP_background": "night scene, well exposed (kept clean per data.md)",
-               "TowerBridgeLondon_background": "dusk scene, well exposed (kept clean per data.md)"}),
+               "Louvre_2007_02_24_c_background": "night scene, well exposed (kept clean per docs/data.md)",
+               "NDP_background": "night scene, well exposed (kept clean per docs/data.md)",
+               "TowerBridgeLondon_background": "dusk scene, well exposed (kept clean per docs/data.md)"}),
     # ---- Desktop wallpapers (licence from the Debian copyright file)
     Group("mate-backgrounds", "mate", "usr/share/backgrounds/mate", ("nature/*.jpg",), 12,
           notes={"nature/RainDrops": "drops on leaves, not a rain scene",
@@ -132,7 +132,7 @@ GROUPS: tuple[Group, ...] = (
             "Kite", "OneStandsOut", "Path", "summer_1am")), 11, name_from_dir=True,
           roles={"ColdRipple": "real_haze", "summer_1am": "real_haze", "DarkestHour": "real_haze"},
           notes={"ColdRipple": "dense fog, black-and-white", "summer_1am": "twilight haze",
-                 "DarkestHour": "misty dusk lake; data.md lists it as haze AND low-light, kept as real_haze only"}),
+                 "DarkestHour": "misty dusk lake; docs/data.md lists it as haze AND low-light, kept as real_haze only"}),
     # ---- OpenCV sample data
     Group("opencv-doc", "opencv", "usr/share/doc/opencv-doc/examples/data", tuple(f"{n}" for n in (
         "aero1.jpg", "aero3.jpg", "aloeL.jpg", "aloeR.jpg", "apple.jpg", "baboon.jpg", "building.jpg",

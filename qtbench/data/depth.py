@@ -1,8 +1,8 @@
 """A depth proxy for clean photographs, used to synthesise haze.
 
-No monocular-depth weights can be loaded offline (research/data.md §6), and the dark-channel prior is
+No monocular-depth weights can be loaded offline (docs/data.md §6), and the dark-channel prior is
 useless on clean images (it gives t ≈ 1), so depth is a blend of two cheap priors
-(research/feasibility.md, "Setup: Depth proxy"):
+(docs/feasibility.md, "Setup: Depth proxy"):
 
     d = d_min + (1 - d_min) · norm(w_v · vertical + (1 - w_v) · CAP)
 
@@ -30,19 +30,19 @@ __all__ = ["DepthConfig", "check", "depth_proxy"]
 class DepthConfig:
     """Constants of the depth proxy (an OmegaConf structured-config schema: plain types only)."""
 
-    # source: feasibility.md Setup "Depth proxy": d = 0.1 + 0.9·norm(...) (nothing is at zero distance)
+    # source: docs/feasibility.md Setup "Depth proxy": d = 0.1 + 0.9·norm(...) (nothing is at zero distance)
     d_min: float = 0.1
-    # source: feasibility.md Setup "Depth proxy": 0.5·vertical prior + 0.5·CAP
+    # source: docs/feasibility.md Setup "Depth proxy": 0.5·vertical prior + 0.5·CAP
     vertical_weight: float = 0.5
-    # source: own choice (data.md §6 suggests a random power p); 1.0 = the linear ramp of feasibility.md
+    # source: own choice (docs/data.md §6 suggests a random power p); 1.0 = the linear ramp of docs/feasibility.md
     vertical_power: float = 1.0
-    # source: feasibility.md Setup "Depth proxy": 7×7 min-filter (Zhu et al. use 15×15 on larger images)
+    # source: docs/feasibility.md Setup "Depth proxy": 7×7 min-filter (Zhu et al. use 15×15 on larger images)
     min_filter: int = 7
-    # source: feasibility.md Setup "Depth proxy": Gaussian σ = 6 px (stands in for Zhu et al.'s guided filter)
+    # source: docs/feasibility.md Setup "Depth proxy": Gaussian σ = 6 px (stands in for Zhu et al.'s guided filter)
     blur_sigma: float = 6.0
-    # source: feasibility.md Setup "Depth proxy": CAP normalised by its 1–99 percentiles
+    # source: docs/feasibility.md Setup "Depth proxy": CAP normalised by its 1–99 percentiles
     percentiles: list[float] = field(default_factory=lambda: [1.0, 99.0])
-    # source: Zhu, Mai & Shao 2015, eq. (8) learnt θ0 (data.md §6)
+    # source: Zhu, Mai & Shao 2015, eq. (8) learnt θ0 (docs/data.md §6)
     cap_bias: float = 0.121779
     # source: Zhu, Mai & Shao 2015, eq. (8) learnt θ1 (weight of HSV value V)
     cap_value: float = 0.959710

@@ -1,8 +1,8 @@
 """Haze synthesis for the source (labelled) and target (shifted, "real-like") domains.
 
 Both follow the atmospheric scattering model ``I = J·t + A·(1 - t)``, ``t = exp(-β·d)``
-(research/data.md §5.2). The target differs from the source the way real haze differs from
-textbook synthetic haze (research/feasibility.md, "Setup"): denser, spatially non-homogeneous,
+(docs/data.md §5.2). The target differs from the source the way real haze differs from
+textbook synthetic haze (docs/feasibility.md, "Setup"): denser, spatially non-homogeneous,
 coloured airlight, sensor noise and JPEG blocks.
 
 Every random number comes from the ``rng`` argument, drawn in a fixed order, so a seed fixes the
@@ -33,42 +33,42 @@ __all__ = [
 class SourceHazeConfig:
     """Labelled source haze: homogeneous, grey airlight, no noise."""
 
-    # source: feasibility.md Setup "Source degradation": β ∈ [0.6, 1.5] (depth in [0.1, 1])
+    # source: docs/feasibility.md Setup "Source degradation": β ∈ [0.6, 1.5] (depth in [0.1, 1])
     beta: list[float] = field(default_factory=lambda: [0.6, 1.5])
-    # source: feasibility.md Setup "Source degradation": grey A ∈ [0.8, 1.0]
+    # source: docs/feasibility.md Setup "Source degradation": grey A ∈ [0.8, 1.0]
     airlight: list[float] = field(default_factory=lambda: [0.8, 1.0])
 
 
 @dataclass
 class TargetHazeConfig:
-    """Shifted target haze; the defaults are the "default" shift of feasibility.md."""
+    """Shifted target haze; the defaults are the "default" shift of docs/feasibility.md."""
 
-    # source: feasibility.md Setup "Target degradation": β ∈ [1.2, 2.5]
+    # source: docs/feasibility.md Setup "Target degradation": β ∈ [1.2, 2.5]
     beta: list[float] = field(default_factory=lambda: [1.2, 2.5])
-    # source: feasibility.md Setup "Target degradation": β × exp(0.35 · smooth random field)
+    # source: docs/feasibility.md Setup "Target degradation": β × exp(0.35 · smooth random field)
     nonhomogeneity: float = 0.35
-    # source: feasibility.md Setup "Target degradation": field σ = 32 px on 256-px short sides (= 1/8)
+    # source: docs/feasibility.md Setup "Target degradation": field σ = 32 px on 256-px short sides (= 1/8)
     field_sigma: float = 0.125
-    # source: feasibility.md Setup "Target degradation": a ∈ [0.8, 1]
+    # source: docs/feasibility.md Setup "Target degradation": a ∈ [0.8, 1]
     airlight: list[float] = field(default_factory=lambda: [0.8, 1.0])
-    # source: feasibility.md Setup "Target degradation": tint of strength 0.08–0.2
+    # source: docs/feasibility.md Setup "Target degradation": tint of strength 0.08–0.2
     tint_strength: list[float] = field(default_factory=lambda: [0.08, 0.2])
-    # source: own choice; feasibility.md says only "bluish or yellowish"
+    # source: own choice; docs/feasibility.md says only "bluish or yellowish"
     bluish_prob: float = 0.5
     # source: own choice: per-channel RGB change of A per unit tint strength (blue-grey sky haze)
     bluish_tint: list[float] = field(default_factory=lambda: [-1.0, -0.4, 0.0])
     # source: own choice: per-channel RGB change of A per unit tint strength (yellow smog / dust)
     yellowish_tint: list[float] = field(default_factory=lambda: [0.0, -0.2, -1.0])
-    # source: feasibility.md Setup "Target degradation": Gaussian noise σ ∈ [0.01, 0.03]
+    # source: docs/feasibility.md Setup "Target degradation": Gaussian noise σ ∈ [0.01, 0.03]
     noise_sigma: list[float] = field(default_factory=lambda: [0.01, 0.03])
-    # source: feasibility.md Setup "Target degradation": signal-dependent noise 0.02·√I
+    # source: docs/feasibility.md Setup "Target degradation": signal-dependent noise 0.02·√I
     signal_noise: float = 0.02
-    # source: feasibility.md Setup "Target degradation": JPEG q ∈ [40, 70] (PIL)
+    # source: docs/feasibility.md Setup "Target degradation": JPEG q ∈ [40, 70] (PIL)
     jpeg_quality: list[int] = field(default_factory=lambda: [40, 70])
 
 
 def target_preset(name: str) -> TargetHazeConfig:
-    """Return a named target shift: ``"default"`` or ``"strong"`` (feasibility.md, "Setup").
+    """Return a named target shift: ``"default"`` or ``"strong"`` (docs/feasibility.md, "Setup").
 
     Args:
         name: the preset's name.
@@ -76,7 +76,7 @@ def target_preset(name: str) -> TargetHazeConfig:
     if name == "default":
         return TargetHazeConfig()
     if name == "strong":
-        # source: feasibility.md Setup "Strong" shift
+        # source: docs/feasibility.md Setup "Strong" shift
         return TargetHazeConfig(
             beta=[1.8, 3.0],
             nonhomogeneity=0.5,
@@ -174,7 +174,7 @@ def haze_target(
         depth: HxW relative depth (far = large).
         rng: the only source of randomness; draws, in order: β, the density field, a, the tint
             direction and strength, the noise level and the noise, the JPEG quality.
-        cfg: the shift; ``TargetHazeConfig()`` (feasibility.md "default" shift) if omitted.
+        cfg: the shift; ``TargetHazeConfig()`` (docs/feasibility.md "default" shift) if omitted.
 
     Returns:
         HxWx3 float32 hazy image in [0, 1] (multiples of 1/255 after the JPEG round trip).

@@ -1,11 +1,11 @@
 """Low-light synthesis for the source (labelled) and target (shifted, "real-like") domains.
 
-Model (research/data.md §5.2): in linear RGB (``J_lin = J^2.2``), darken ``x = k·J_lin^γ``, add
+Model (docs/data.md §5.2): in linear RGB (``J_lin = J^2.2``), darken ``x = k·J_lin^γ``, add
 Poisson-Gaussian sensor noise ``x = Poisson(x/a)·a + N(0, σ²)``, and encode back with ``x^(1/2.2)``;
 optionally a colour shift and JPEG.
 
 The source is a mild version (brighter, little noise, no colour shift). The target is what night photos
-look like: darker, much noisier (the upper half of data.md's noise ranges), uneven illumination (pools of
+look like: darker, much noisier (the upper half of docs/data.md's noise ranges), uneven illumination (pools of
 light), a colour cast of artificial light, and JPEG. No depth is needed. Every random number comes from
 ``rng``, in the order documented per function.
 """
@@ -25,15 +25,15 @@ __all__ = ["SourceLowLightConfig", "TargetLowLightConfig", "check", "lowlight_so
 class SourceLowLightConfig:
     """Labelled source low light: darkening with mild Poisson-Gaussian noise."""
 
-    # source: data.md §5.2 Low light: "un-gamma by 2.2 first"
+    # source: docs/data.md §5.2 Low light: "un-gamma by 2.2 first"
     display_gamma: float = 2.2
-    # source: data.md §5.2 Low light: k ∈ [0.05, 0.3]
+    # source: docs/data.md §5.2 Low light: k ∈ [0.05, 0.3]
     exposure: list[float] = field(default_factory=lambda: [0.05, 0.3])
-    # source: data.md §5.2 Low light: γ ∈ [1.2, 2.5]; the source keeps the milder part
+    # source: docs/data.md §5.2 Low light: γ ∈ [1.2, 2.5]; the source keeps the milder part
     gamma: list[float] = field(default_factory=lambda: [1.2, 1.8])
-    # source: data.md §5.2 Low light: Poisson scale a ∈ [1e-3, 2e-2]; the source keeps the low-noise part
+    # source: docs/data.md §5.2 Low light: Poisson scale a ∈ [1e-3, 2e-2]; the source keeps the low-noise part
     shot: list[float] = field(default_factory=lambda: [1e-3, 5e-3])
-    # source: data.md §5.2 Low light: read noise σ ∈ [1e-3, 2e-2]; the source keeps the low-noise part
+    # source: docs/data.md §5.2 Low light: read noise σ ∈ [1e-3, 2e-2]; the source keeps the low-noise part
     read: list[float] = field(default_factory=lambda: [1e-3, 5e-3])
 
 
@@ -41,26 +41,26 @@ class SourceLowLightConfig:
 class TargetLowLightConfig:
     """Shifted target low light: darker, noisier, uneven, colour-cast, JPEG."""
 
-    # source: data.md §5.2 Low light: "un-gamma by 2.2 first"
+    # source: docs/data.md §5.2 Low light: "un-gamma by 2.2 first"
     display_gamma: float = 2.2
-    # source: data.md §5.2 Low light: k ∈ [0.05, 0.3]; the target keeps the darker part
+    # source: docs/data.md §5.2 Low light: k ∈ [0.05, 0.3]; the target keeps the darker part
     exposure: list[float] = field(default_factory=lambda: [0.05, 0.2])
-    # source: data.md §5.2 Low light: γ ∈ [1.2, 2.5]; the target reaches the strongest part
+    # source: docs/data.md §5.2 Low light: γ ∈ [1.2, 2.5]; the target reaches the strongest part
     gamma: list[float] = field(default_factory=lambda: [1.5, 2.5])
-    # source: data.md §5.2 Low light: a ∈ [1e-3, 2e-2]; the target takes the upper part
+    # source: docs/data.md §5.2 Low light: a ∈ [1e-3, 2e-2]; the target takes the upper part
     shot: list[float] = field(default_factory=lambda: [5e-3, 2e-2])
-    # source: data.md §5.2 Low light: σ ∈ [1e-3, 2e-2]; the target takes the upper part
+    # source: docs/data.md §5.2 Low light: σ ∈ [1e-3, 2e-2]; the target takes the upper part
     read: list[float] = field(default_factory=lambda: [5e-3, 2e-2])
     # source: own choice: uneven illumination (street lights): exposure × exp(s · smooth field)
     unevenness: list[float] = field(default_factory=lambda: [0.2, 0.6])
-    # source: feasibility.md Setup "Target degradation": field σ = 1/8 of the short side
+    # source: docs/feasibility.md Setup "Target degradation": field σ = 1/8 of the short side
     field_sigma: float = 0.125
-    # source: data.md §5.2 Low light "optional colour shift": per-channel (R, G, B) gain change per unit strength
+    # source: docs/data.md §5.2 Low light "optional colour shift": per-channel (R, G, B) gain change per unit strength
     # (warm tungsten / sodium light)
     warm_tint: list[float] = field(default_factory=lambda: [0.3, 0.0, -0.4])
     # source: own choice: strength of the warm cast
     tint_strength: list[float] = field(default_factory=lambda: [0.2, 0.8])
-    # source: data.md §5.2 Low light "optional JPEG compression"; q range as the haze target (feasibility.md)
+    # source: docs/data.md §5.2 Low light "optional JPEG compression"; q range as the haze target (docs/feasibility.md)
     jpeg_quality: list[int] = field(default_factory=lambda: [40, 70])
 
 

@@ -1,8 +1,8 @@
 """Photo pools: where clean photos (and real degraded photos) come from.
 
 - ``wheels``: the 8 photos shipped inside installed wheels (scikit-image, scikit-learn, matplotlib;
-  data.md §1). Always available offline: the embedded default, the demo and the smoke tests.
-- ``debian``: ~225 photos built by ``qtbench data fetch`` from Debian packages (data.md §2, §7), with a
+  docs/data.md §1). Always available offline: the embedded default, the demo and the smoke tests.
+- ``debian``: ~225 photos built by ``qtbench data fetch`` from Debian packages (docs/data.md §2, §7), with a
   manifest; holds the real hazy / underwater / low-light photos too. Tables use this pool.
 """
 
@@ -44,7 +44,7 @@ def _package_dir(name: str) -> Path:
 
 
 def wheels_pool() -> list[Photo]:
-    """The 8 photos of feasibility.md, from the installed scikit-image, scikit-learn and matplotlib."""
+    """The 8 photos of docs/feasibility.md, from the installed scikit-image, scikit-learn and matplotlib."""
     sk = _package_dir("skimage") / "data"
     sl = _package_dir("sklearn") / "datasets" / "images"
     mpl = _package_dir("matplotlib") / "mpl-data" / "sample_data"

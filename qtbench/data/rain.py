@@ -1,6 +1,6 @@
 """Rain synthesis for the source (labelled) and target (shifted, "real-like") domains.
 
-Model (research/data.md §5.2): ``I = J·(1 − α) + S + A·(1 − t)`` with ``α = 1 − t``, ``t = exp(−β·d)``:
+Model (docs/data.md §5.2): ``I = J·(1 − α) + S + A·(1 − t)`` with ``α = 1 − t``, ``t = exp(−β·d)``:
 a streak layer ``S`` (sparse noise motion-blurred along an angle within ±20° of the vertical) over the
 scene seen through a light veil of rain accumulation (the haze model with a small β).
 
@@ -26,17 +26,17 @@ __all__ = ["SourceRainConfig", "TargetRainConfig", "check", "rain_source", "rain
 class SourceRainConfig:
     """Labelled source rain: one layer of sharp streaks and a faint homogeneous veil."""
 
-    # source: data.md §5.2 Rain: streaks along a random angle of ±20° (degrees from the vertical)
+    # source: docs/data.md §5.2 Rain: streaks along a random angle of ±20° (degrees from the vertical)
     angle: list[float] = field(default_factory=lambda: [-20.0, 20.0])
     # source: own choice: fraction of pixels seeding a streak (sparse, Rain100L-like rain)
     density: list[float] = field(default_factory=lambda: [0.002, 0.006])
-    # source: data.md §5.2 Rain: "random length"; own choice of range, a fraction of the short side
+    # source: docs/data.md §5.2 Rain: "random length"; own choice of range, a fraction of the short side
     length: list[float] = field(default_factory=lambda: [0.06, 0.12])
     # source: own choice: brightness a streak adds (streaks refract bright sky light)
     intensity: list[float] = field(default_factory=lambda: [0.5, 0.8])
-    # source: data.md §5.2 Rain: "A·(1 − t) adds a light haze veil"; own choice of a light β (depth in [0.1, 1])
+    # source: docs/data.md §5.2 Rain: "A·(1 − t) adds a light haze veil"; own choice of a light β (depth in [0.1, 1])
     veil_beta: list[float] = field(default_factory=lambda: [0.0, 0.3])
-    # source: data.md §5.2 Haze: A ∈ [0.7, 1.0] (grey); feasibility.md source haze uses [0.8, 1.0]
+    # source: docs/data.md §5.2 Haze: A ∈ [0.7, 1.0] (grey); docs/feasibility.md source haze uses [0.8, 1.0]
     airlight: list[float] = field(default_factory=lambda: [0.8, 1.0])
 
 
@@ -44,7 +44,7 @@ class SourceRainConfig:
 class TargetRainConfig:
     """Shifted target rain: layered soft streaks, patchy veil, overcast light, noise, JPEG."""
 
-    # source: data.md §5.2 Rain: ±20° around the vertical
+    # source: docs/data.md §5.2 Rain: ±20° around the vertical
     angle: list[float] = field(default_factory=lambda: [-20.0, 20.0])
     # source: own choice: layers at several distances (near/mid/far), as in heavy-rain models with rain accumulation
     layers: int = 3
@@ -60,19 +60,19 @@ class TargetRainConfig:
     streak_blur: list[float] = field(default_factory=lambda: [0.5, 1.5])
     # source: own choice: denser rain accumulation than the source veil
     veil_beta: list[float] = field(default_factory=lambda: [0.4, 1.2])
-    # source: feasibility.md Setup "Target degradation": β × exp(0.35 · smooth random field), as for haze
+    # source: docs/feasibility.md Setup "Target degradation": β × exp(0.35 · smooth random field), as for haze
     nonhomogeneity: float = 0.35
-    # source: feasibility.md Setup "Target degradation": field σ = 32 px on 256-px short sides (= 1/8)
+    # source: docs/feasibility.md Setup "Target degradation": field σ = 32 px on 256-px short sides (= 1/8)
     field_sigma: float = 0.125
     # source: own choice: overcast rain light, greyer than the source airlight
     airlight: list[float] = field(default_factory=lambda: [0.7, 0.95])
     # source: own choice: scene illumination under rain clouds (multiplies J)
     darken: list[float] = field(default_factory=lambda: [0.7, 0.95])
-    # source: feasibility.md Setup "Target degradation": Gaussian noise σ ∈ [0.01, 0.03]
+    # source: docs/feasibility.md Setup "Target degradation": Gaussian noise σ ∈ [0.01, 0.03]
     noise_sigma: list[float] = field(default_factory=lambda: [0.01, 0.03])
-    # source: feasibility.md Setup "Target degradation": signal-dependent noise 0.02·√I
+    # source: docs/feasibility.md Setup "Target degradation": signal-dependent noise 0.02·√I
     signal_noise: float = 0.02
-    # source: feasibility.md Setup "Target degradation": JPEG q ∈ [40, 70] (PIL)
+    # source: docs/feasibility.md Setup "Target degradation": JPEG q ∈ [40, 70] (PIL)
     jpeg_quality: list[int] = field(default_factory=lambda: [40, 70])
 
 

@@ -1,6 +1,6 @@
 """Snow synthesis for the source (labelled) and target (shifted, "real-like") domains.
 
-research/data.md has no snow recipe and lists no real snow photo, so the model follows the Snow100K
+docs/data.md has no snow recipe and lists no real snow photo, so the model follows the Snow100K
 formation model (Liu et al. 2018, DesnowNet): ``I = K·z + J'·(1 − z)``, where ``z`` is the snow mask
 (flakes), ``K`` the flakes' colour, and ``J'`` the scene seen through a veil, ``J·t + A·(1 − t)`` (snowfall
 scatters light like haze).
@@ -39,9 +39,9 @@ class SourceSnowConfig:
     angle: list[float] = field(default_factory=lambda: [-30.0, 30.0])
     # source: own choice: motion length during the exposure, fraction of the short side
     motion: list[float] = field(default_factory=lambda: [0.0, 0.02])
-    # source: data.md §5.2 Rain "light haze veil", applied to snowfall; own choice of β (depth in [0.1, 1])
+    # source: docs/data.md §5.2 Rain "light haze veil", applied to snowfall; own choice of β (depth in [0.1, 1])
     veil_beta: list[float] = field(default_factory=lambda: [0.0, 0.3])
-    # source: data.md §5.2 Haze: A ∈ [0.7, 1.0]; feasibility.md source haze uses [0.8, 1.0]
+    # source: docs/data.md §5.2 Haze: A ∈ [0.7, 1.0]; docs/feasibility.md source haze uses [0.8, 1.0]
     airlight: list[float] = field(default_factory=lambda: [0.8, 1.0])
 
 
@@ -65,9 +65,9 @@ class TargetSnowConfig:
     motion: list[float] = field(default_factory=lambda: [0.01, 0.06])
     # source: own choice: denser than the source veil (heavy snowfall)
     veil_beta: list[float] = field(default_factory=lambda: [0.4, 1.2])
-    # source: feasibility.md Setup "Target degradation": β × exp(0.35 · smooth random field), as for haze
+    # source: docs/feasibility.md Setup "Target degradation": β × exp(0.35 · smooth random field), as for haze
     nonhomogeneity: float = 0.35
-    # source: feasibility.md Setup "Target degradation": field σ = 32 px on 256-px short sides (= 1/8)
+    # source: docs/feasibility.md Setup "Target degradation": field σ = 32 px on 256-px short sides (= 1/8)
     field_sigma: float = 0.125
     # source: own choice: grey snow-cloud airlight
     airlight: list[float] = field(default_factory=lambda: [0.7, 0.95])
@@ -75,11 +75,11 @@ class TargetSnowConfig:
     cold_tint: list[float] = field(default_factory=lambda: [-1.0, -0.3, 0.2])
     # source: own choice: strength of the cold tint
     tint_strength: list[float] = field(default_factory=lambda: [0.03, 0.12])
-    # source: feasibility.md Setup "Target degradation": Gaussian noise σ ∈ [0.01, 0.03]
+    # source: docs/feasibility.md Setup "Target degradation": Gaussian noise σ ∈ [0.01, 0.03]
     noise_sigma: list[float] = field(default_factory=lambda: [0.01, 0.03])
-    # source: feasibility.md Setup "Target degradation": signal-dependent noise 0.02·√I
+    # source: docs/feasibility.md Setup "Target degradation": signal-dependent noise 0.02·√I
     signal_noise: float = 0.02
-    # source: feasibility.md Setup "Target degradation": JPEG q ∈ [40, 70] (PIL)
+    # source: docs/feasibility.md Setup "Target degradation": JPEG q ∈ [40, 70] (PIL)
     jpeg_quality: list[int] = field(default_factory=lambda: [40, 70])
 
 

@@ -1,12 +1,12 @@
 """Underwater synthesis for the source (labelled) and target (shifted, "real-like") domains.
 
-Model (research/data.md §5.2, simplified Jaffe–McGlamery): per channel c,
+Model (docs/data.md §5.2, simplified Jaffe–McGlamery): per channel c,
 ``I_c = J_c·exp(−β_c·(D + r·d)) + B_c·(1 − exp(−β_c·r·d))``, where ``d`` is the relative depth proxy
 scaled to a range ``r``, and ``D`` a depth-independent path (the light's way down from the surface to the
 scene) that only dims the direct signal. Red is absorbed fastest (``β_r > β_g ≳ β_b``) and the veiling
 light ``B`` is blue-green.
 
-The source uses data.md's clear-ocean ranges. The target is another water type: greener, turbid coastal
+The source uses docs/data.md's clear-ocean ranges. The target is another water type: greener, turbid coastal
 water, with a backscatter coefficient that differs from the attenuation one (Akkaynak & Treibitz 2018,
 the "revised" model), patchy turbidity, forward-scattering blur, marine snow, an artificial light's
 falloff, sensor noise and JPEG. Every random number comes from ``rng``, in the order documented.
@@ -26,23 +26,23 @@ __all__ = ["SourceWaterConfig", "TargetWaterConfig", "check", "water_source", "w
 
 @dataclass
 class SourceWaterConfig:
-    """Labelled source water: clear blue ocean, data.md §5.2 ranges, no noise."""
+    """Labelled source water: clear blue ocean, docs/data.md §5.2 ranges, no noise."""
 
-    # source: data.md §5.2 Underwater: β ≈ (0.6–1.2, 0.15–0.4, 0.05–0.3) per unit depth
+    # source: docs/data.md §5.2 Underwater: β ≈ (0.6–1.2, 0.15–0.4, 0.05–0.3) per unit depth
     beta_r: list[float] = field(default_factory=lambda: [0.6, 1.2])
-    # source: data.md §5.2 Underwater
+    # source: docs/data.md §5.2 Underwater
     beta_g: list[float] = field(default_factory=lambda: [0.15, 0.4])
-    # source: data.md §5.2 Underwater
+    # source: docs/data.md §5.2 Underwater
     beta_b: list[float] = field(default_factory=lambda: [0.05, 0.3])
-    # source: data.md §5.2 Underwater: B blue-green, e.g. (0.0–0.15, 0.3–0.6, 0.35–0.7)
+    # source: docs/data.md §5.2 Underwater: B blue-green, e.g. (0.0–0.15, 0.3–0.6, 0.35–0.7)
     background_r: list[float] = field(default_factory=lambda: [0.0, 0.15])
-    # source: data.md §5.2 Underwater
+    # source: docs/data.md §5.2 Underwater
     background_g: list[float] = field(default_factory=lambda: [0.3, 0.6])
-    # source: data.md §5.2 Underwater
+    # source: docs/data.md §5.2 Underwater
     background_b: list[float] = field(default_factory=lambda: [0.35, 0.7])
     # source: own choice: scene-to-camera range in β's units, multiplying the depth proxy (in [0.1, 1])
     range_scale: list[float] = field(default_factory=lambda: [1.0, 2.0])
-    # source: data.md §5.2 Underwater "plus a depth-independent scene-to-camera range term"; own choice of range
+    # source: docs/data.md §5.2 Underwater "plus a depth-independent scene-to-camera range term"; own choice of range
     water_depth: list[float] = field(default_factory=lambda: [0.0, 1.0])
 
 
@@ -68,9 +68,9 @@ class TargetWaterConfig:
     range_scale: list[float] = field(default_factory=lambda: [1.0, 2.0])
     # source: own choice: deeper scenes than the source
     water_depth: list[float] = field(default_factory=lambda: [0.3, 1.2])
-    # source: feasibility.md Setup "Target degradation" (non-homogeneous β), applied to turbidity
+    # source: docs/feasibility.md Setup "Target degradation" (non-homogeneous β), applied to turbidity
     nonhomogeneity: float = 0.3
-    # source: feasibility.md Setup "Target degradation": field σ = 1/8 of the short side
+    # source: docs/feasibility.md Setup "Target degradation": field σ = 1/8 of the short side
     field_sigma: float = 0.125
     # source: own choice: forward scattering as a Gaussian blur of the direct signal, px
     forward_blur: list[float] = field(default_factory=lambda: [0.5, 1.5])
@@ -82,11 +82,11 @@ class TargetWaterConfig:
     light_prob: float = 0.5
     # source: own choice: illumination falloff at the image corners under an artificial light
     light_falloff: list[float] = field(default_factory=lambda: [0.3, 0.7])
-    # source: feasibility.md Setup "Target degradation": Gaussian noise σ ∈ [0.01, 0.03]
+    # source: docs/feasibility.md Setup "Target degradation": Gaussian noise σ ∈ [0.01, 0.03]
     noise_sigma: list[float] = field(default_factory=lambda: [0.01, 0.03])
-    # source: feasibility.md Setup "Target degradation": signal-dependent noise 0.02·√I
+    # source: docs/feasibility.md Setup "Target degradation": signal-dependent noise 0.02·√I
     signal_noise: float = 0.02
-    # source: feasibility.md Setup "Target degradation": JPEG q ∈ [40, 70] (PIL)
+    # source: docs/feasibility.md Setup "Target degradation": JPEG q ∈ [40, 70] (PIL)
     jpeg_quality: list[int] = field(default_factory=lambda: [40, 70])
 
 
@@ -115,7 +115,7 @@ def _water(rng, cfg) -> tuple[np.ndarray, np.ndarray, float, float]:
 
 def water_source(clean: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
                  cfg: SourceWaterConfig | None = None) -> np.ndarray:
-    """Wavelength-dependent attenuation plus blue-green backscatter (data.md §5.2).
+    """Wavelength-dependent attenuation plus blue-green backscatter (docs/data.md §5.2).
 
     Args:
         clean: HxWx3 float32 RGB in [0, 1].

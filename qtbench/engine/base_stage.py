@@ -1,6 +1,6 @@
 """Stage 1: the base model, supervised on source pairs and cached by the hash of what it depends on.
 
-Every method and control of the same seed starts from the same base (DESIGN.md §2): paired
+Every method and control of the same seed starts from the same base (docs/architecture.md §2): paired
 differences against it are the numbers tables report.
 """
 

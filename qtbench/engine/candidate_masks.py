@@ -1,6 +1,6 @@
 """Block-wise trust masks of one step's candidates, computed only for the candidates that are kept.
 
-``qcond`` gives every label a block-wise trust mask (method.md §3.3), and a mask depends on its own candidate
+``qcond`` gives every label a block-wise trust mask (docs/method.md §3.3), and a mask depends on its own candidate
 alone. A step has B x K candidates, but most never become labels: a bank stores only the candidates that
 enter its top k (59 % of new candidates over steps 1-100 of a cpu-scale run, 10 % over steps 401-500:
 ``python tests/step_by_hand.py bank-entry``), and ``filter``/Semi-UIR keep one view per crop. So masks are

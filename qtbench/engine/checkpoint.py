@@ -1,4 +1,4 @@
-"""Full-state checkpoints (DESIGN.md §6), written atomically.
+"""Full-state checkpoints (docs/architecture.md §6), written atomically.
 
 A checkpoint holds everything needed to continue bit-for-bit on CPU: student, teacher, optimiser,
 scheduler, step, RNG states (python, numpy, torch, and the run's own generators), framework and

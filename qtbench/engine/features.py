@@ -1,4 +1,4 @@
-"""Frozen feature extractors for perceptual and contrastive losses (baselines.md §3.3, §4.2; method.md §11).
+"""Frozen feature extractors for perceptual and contrastive losses (docs/frameworks.md §3.3, §4.2; docs/method.md §11).
 
 The official contrastive losses (Semi-UIR, Colabator, QualiTeacher) use VGG19 relu1_1...relu5_1
 (torchvision slices, no input normalisation) with layer weights 1/32, 1/16, 1/8, 1/4, 1. VGG19's weights
@@ -22,9 +22,9 @@ from torch import Tensor, nn
 from qtbench.errors import UserError
 
 FEATURES = ("base", "vgg19")
-# relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in torchvision's vgg19().features; source: method.md §11
+# relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in torchvision's vgg19().features; source: docs/method.md §11
 VGG19_LAYERS = (1, 6, 11, 20, 29)
-# source: method.md §11, baselines.md §3.3 (w = 1/32, 1/16, 1/8, 1/4, 1, shallow to deep)
+# source: docs/method.md §11, docs/frameworks.md §3.3 (w = 1/32, 1/16, 1/8, 1/4, 1, shallow to deep)
 LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision VGG19_Weights.IMAGENET1K_V1
 

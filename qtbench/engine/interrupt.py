@@ -1,4 +1,4 @@
-"""Stop requests that wait for a step boundary (preemption, time limits; DESIGN.md §6-7).
+"""Stop requests that wait for a step boundary (preemption, time limits; docs/architecture.md §6-7).
 
 A launcher's signal handler calls :func:`request` while the PL loop is :func:`armed`; the loop checks
 :func:`requested` before each step, writes a full checkpoint and raises :class:`Preempted`. Saving at a

@@ -1,4 +1,4 @@
-"""What frameworks and add-ons implement, and the pseudo-label record they exchange (DESIGN.md §4).
+"""What frameworks and add-ons implement, and the pseudo-label record they exchange (docs/architecture.md §4).
 
 One PL-training step, and where plugins act:
 
@@ -13,7 +13,7 @@ One PL-training step, and where plugins act:
 A PL batch has two sides. *Candidates* are per crop: ``candidates`` [B,K,...] with their scores.
 *Labels* are what the student trains on: N labels, label ``n`` belonging to crop ``owner[n]``; with
 ``owner=None`` label ``n`` belongs to crop ``n`` (N = B: plain MT, one label per crop). A memory bank
-(method.md §7) makes N up to k x B, each label with its own level.
+(docs/method.md §7) makes N up to k x B, each label with its own level.
 
 Add-ons run by named phase (:data:`qtbench.registry.ADDON_PHASES`: maug's views; gate, then bank, then
 qcond's level assignment), so the method string's order does not change what a run computes.
@@ -46,7 +46,7 @@ class TargetBatch:
         strong: [B,3,h,w] strong photometric view of the same crop (student input).
         clean: [B,3,h,w] true clean crop, present only for frameworks with ``uses_target_labels``.
         key: [B] spatially aligned crop identity ``image * n_windows + window`` (``pl.target_crops=grid``),
-            None with random crops. Banks key their entries by it (method.md §7, §21 item 15).
+            None with random crops. Banks key their entries by it (docs/method.md §7, §21 item 15).
     """
 
     index: Tensor
@@ -72,9 +72,9 @@ class PLBatch:
         level: [N] quality level the student is conditioned on per label, or None (unconditioned).
         owner: [N] crop index of each label, or None (label ``n`` belongs to crop ``n``).
         label_score: [N] combined score of each label (levels are computed from it), or None.
-        cand_mask: optional per-pixel trust of the candidates (block-wise, method.md §3.3), a
+        cand_mask: optional per-pixel trust of the candidates (block-wise, docs/method.md §3.3), a
             :class:`~qtbench.engine.candidate_masks.CandidateMasks`: each mask is computed when first taken.
-        keep: optional [B] bool gate verdict per crop (method.md §6.2); None = every crop kept.
+        keep: optional [B] bool gate verdict per crop (docs/method.md §6.2); None = every crop kept.
         cand_keep: optional [B,K] bool: candidates a framework rejected (False) never enter a bank.
         norm: optional scalar denominator of the target loss; None = the weight sum (at least 1).
         cache: per-step memo shared by plugins (e.g. the strong view, for the contrastive losses of Semi-UIR
@@ -118,7 +118,7 @@ class AddOnContext:
     Args:
         ensemble: the run's IQA ensemble (``qtbench.iqa.ensemble.Ensemble``), or None when no add-on
             declares ``needs_iqa``.
-        total_iters: length of the PL stage (start iterations are fractions of it, DESIGN.md §5).
+        total_iters: length of the PL stage (start iterations are fractions of it, docs/architecture.md §5).
         device: torch device.
         seed: run seed (add-ons seed their own generators from it).
         n_keys: number of distinct target crop keys (``pl.target_crops=grid``), 0 with random crops.

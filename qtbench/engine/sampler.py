@@ -2,10 +2,10 @@
 
 Two modes (``pl.target_crops``):
 
-- ``random``: any position, as in feasibility.md; the same crop is essentially never drawn twice.
+- ``random``: any position, as in docs/feasibility.md; the same crop is essentially never drawn twice.
 - ``grid``: positions snapped to a stride-``crop`` grid (centred, so the unused margin is split evenly).
   Every crop then has a stable identity ``key = image * n_windows + window``: a memory bank can revisit
-  it (method.md §7; the official code keeps alignment by resizing whole real images, §21 item 15).
+  it (docs/method.md §7; the official code keeps alignment by resizing whole real images, §21 item 15).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 QualiTeacher asks the student for the same crops at several quality levels in one step: every banked label
 at its own level, ``pref``'s winner (top level) and loser (a low level), ``crop``'s top-level output
-(method.md §7-§9). The official code runs the whole network once per request. Here:
+(docs/method.md §7-§9). The official code runs the whole network once per request. Here:
 
 - a (crop, level) pair is restored once per step, however many losses ask for it (same input, same level,
   same weights: the same output; the gradients of every use add up, as with separate passes);

@@ -1,4 +1,4 @@
-"""Stage 2: the Mean-Teacher pseudo-label loop with framework and add-on hooks (DESIGN.md §4).
+"""Stage 2: the Mean-Teacher pseudo-label loop with framework and add-on hooks (docs/architecture.md §4).
 
 Teacher = EMA of the student, run on the weak view; student on a strong photometric view; loss =
 ``w_sup`` x L1 on source pairs + ``w_pl`` x framework target loss + add-on losses. Full-state
@@ -62,7 +62,7 @@ class PLTrainer:
         log: ``(metrics, step) -> None`` (MLflow).
         progress: show a progress bar.
         ensemble: IQA ensemble (built by the runner when the framework or an add-on ``needs_iqa``); when
-            given, every step's candidates are scored with it in one batched call (DESIGN.md §8).
+            given, every step's candidates are scored with it in one batched call (docs/architecture.md §8).
         on_step: ``trainer -> None`` called after every PL step (after any checkpoint of that step); it must
             not change the training state. An exception it raises stops training (a pruned tuning trial).
     """

@@ -1,9 +1,9 @@
-"""Level diagnostics of a quality-conditioned student (method.md §18, issue 3 item 4).
+"""Level diagnostics of a quality-conditioned student (docs/method.md §18; docs/protocol.md §4).
 
 For every level ``q`` the student restores target-test at ``q``; we report the ensemble score and the PSNR of
 the outputs, the Spearman rho between level and mean score (the paper's "monotonically ordered quality
 separation") and between level and PSNR, and the student at the top level against the teacher as it labels
-(unconditioned, method.md §5): does the student go "beyond the teacher"?
+(unconditioned, docs/method.md §5): does the student go "beyond the teacher"?
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def level_diagnostics(student: torch.nn.Module, teacher: torch.nn.Module, images
 
     Args:
         student: the trained student (conditioned).
-        teacher: the EMA teacher, evaluated unconditioned (as it produces PLs, method.md §5).
+        teacher: the EMA teacher, evaluated unconditioned (as it produces PLs, docs/method.md §5).
         images: target-test set (clean images for PSNR).
         ensemble: the run's IQA ensemble (scores of the outputs).
         num_levels: L; levels 0..L-1 are evaluated.
@@ -92,7 +92,7 @@ def level_metrics(diag: dict[str, Any]) -> dict[str, float]:
 
 
 def reward_metric_names(ensemble: Optional[torch.nn.Module], registered: set[str]) -> list[str]:
-    """NR metric names whose scores were also training signals (DESIGN.md §2: flagged in tables).
+    """NR metric names whose scores were also training signals (docs/architecture.md §2: flagged in tables).
 
     Every ensemble member that is a pyiqa metric (not a qtbench-registered member) counts, and ``niqe_fit``
     flags pyiqa's ``niqe`` (the same statistics, refitted).

@@ -1,4 +1,4 @@
-"""Image-quality metrics used to score restorations (DESIGN.md §2, "Metrics").
+"""Image-quality metrics used to score restorations (docs/architecture.md §2, "Metrics").
 
 Full-reference metrics (PSNR, SSIM) are scored on target-test against the hidden clean images; they are
 implemented here in torch, batched, so evaluation needs no per-image Python loop. SSIM follows Wang et al.

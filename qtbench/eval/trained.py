@@ -97,5 +97,5 @@ def load_trained(path: str | Path, which: str = "student", device: str = "cpu") 
     num_levels = int(addons["qcond"].num_levels) if "qcond" in addons else 0
     level = summary.get("inference_level") if summary else cfg.eval.get("level")
     if level is None and num_levels:
-        level = num_levels - 1  # the top level, as qcond asks at inference (method.md §5)
+        level = num_levels - 1  # the top level, as qcond asks at inference (docs/method.md §5)
     return Trained(model, cfg, run_dir, which, level, num_levels, list(summary.get("reward_metrics") or []), dev)

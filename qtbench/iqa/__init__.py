@@ -1,1 +1,1 @@
-"""No-reference IQA ensemble (QualiTeacher's quality estimator, method.md §3)."""
+"""No-reference IQA ensemble (QualiTeacher's quality estimator, docs/method.md §3)."""

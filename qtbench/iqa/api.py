@@ -1,4 +1,4 @@
-"""The contract between IQA members, the ensemble and the add-ons that use them (method.md §3).
+"""The contract between IQA members, the ensemble and the add-ons that use them (docs/method.md §3).
 
 A *member* wraps one no-reference metric and knows how to turn its raw score into ``[0, 1]``-ish,
 higher-is-better (``normalise``). The *ensemble* combines members with fixed weights
@@ -69,7 +69,7 @@ class Member(torch.nn.Module):
         """Take name, normalisation overrides and clipping from ``cfg`` (None keeps the member's own lo/hi/direction).
 
         Args:
-            cfg: the member's config (method.md §3.1 normalisations are expressed this way, see presets.py).
+            cfg: the member's config (docs/method.md §3.1 normalisations are expressed this way, see presets.py).
         """
         self.name = cfg.name
         self.lo = self.lo if cfg.lo is None else float(cfg.lo)
@@ -97,7 +97,7 @@ class Member(torch.nn.Module):
         raise NotImplementedError
 
     def normalise(self, raw: Tensor) -> Tensor:
-        """Raw -> higher-is-better: ``(raw - lo) / (hi - lo)``, flipped when ``lower_better`` (method.md §3.1)."""
+        """Raw -> higher-is-better: ``(raw - lo) / (hi - lo)``, flipped when ``lower_better`` (docs/method.md §3.1)."""
         if self.floor is not None:
             raw = raw.clamp_min(self.floor)
         n = (raw - self.lo) / (self.hi - self.lo)

@@ -1,7 +1,7 @@
 """Config schema of the IQA ensemble (the run config's ``iqa`` section) and its compose-time checks.
 
 Torch-free on purpose: :mod:`qtbench.config.schema` imports it, and ``qtbench config`` should not pay for
-torch. Every constant of method.md §3 is a field here with its source; the ``scale/*.yaml`` profiles
+torch. Every constant of docs/method.md §3 is a field here with its source; the ``scale/*.yaml`` profiles
 override the ones that depend on image size (defaults are the ``cpu`` scale, like the rest of the schema).
 """
 
@@ -15,17 +15,17 @@ from qtbench.errors import UserError
 
 AUTO = "auto"
 CUSTOM = "custom"  # what Ensemble.preset says when iqa.members overrides the preset
-# auto -> preset per scale: the paper's members need weight files that are not on a CPU laptop (install.md §3.5)
+# auto -> preset per scale: the paper's members need weight files that are not on a CPU laptop (docs/install.md §3.5)
 AUTO_PRESET = {"smoke": "offline", "cpu": "offline", "paper": "paper"}
 
 
 @dataclass
 class MemberConfig:
-    """One ensemble member (method.md §3.1).
+    """One ensemble member (docs/method.md §3.1).
 
     Args:
         name: a registered member (``niqe_fit``, ``degprob``) or any pyiqa NR metric name (``piqe``, ``musiq``...).
-        weight: weight in the combined score (method.md §3.2); must be >= 0.
+        weight: weight in the combined score (docs/method.md §3.2); must be >= 0.
         lo, hi: raw score range used for normalisation (None: the member's own range).
         lower_better: direction of the raw score (None: the member's own metadata).
         clamp: clip the normalised score to [0, 1] (the official code does not clip MUSIQ; BRISQUE only from below).
@@ -51,7 +51,7 @@ class NIQEFitConfig:
     # source: NIQE's pristine-model training keeps patches with sharpness > 0.75 x the image's sharpest patch
     sharpness: float = 0.75
     # calibration of lo/hi (quantiles of NIQE on clean + degraded source crops of the candidates' size)
-    calib_crop: int = 64  # source: pl.crop of the cpu scale (feasibility.md); paper.yaml: 288
+    calib_crop: int = 64  # source: pl.crop of the cpu scale (docs/feasibility.md); paper.yaml: 288
     calib_crops: int = 32  # qtbench choice: co-located crop pairs (clean, degraded) scored for the quantiles
     calib_q: float = 0.05  # qtbench choice: lo/hi = the 5 % / 95 % quantiles (robust to NIQE's heavy tail)
     # qtbench choice, not in the paper (default off = the official reward, where only MUSIQ and DA-CLIP carry
@@ -64,7 +64,7 @@ class NIQEFitConfig:
 class DegProbConfig:
     """Small CNN trained on the task's data to predict P(degraded) (member ``degprob``).
 
-    The offline counterpart of DA-CLIP's ``1 - P(hazy)`` (method.md §3.1); no official constants exist, so
+    The offline counterpart of DA-CLIP's ``1 - P(hazy)`` (docs/method.md §3.1); no official constants exist, so
     every value here is a qtbench choice sized to train in under a minute on 2 CPU cores.
     """
 
@@ -78,25 +78,25 @@ class DegProbConfig:
 
 @dataclass
 class IQAConfig:
-    """The ``iqa`` section of a run (method.md §3).
+    """The ``iqa`` section of a run (docs/method.md §3).
 
     Args:
         preset: ``auto`` (``offline`` at smoke/cpu scale, ``paper`` at paper scale; resolved at compose time),
             ``paper`` (MUSIQ + CLIP-IQA + BRISQUE, needs weight files) or ``offline`` (niqe_fit + piqe + degprob).
         members: non-empty = a custom member set that replaces the preset.
-        block_size: tile size of the block-wise trust mask, px (method.md §3.3).
-        fallback: normalised score of an image/tile a member cannot score (method.md §3.3).
+        block_size: tile size of the block-wise trust mask, px (docs/method.md §3.3).
+        fallback: normalised score of an image/tile a member cannot score (docs/method.md §3.3).
         niqe_fit: options of the ``niqe_fit`` member.
         degprob: options of the ``degprob`` member.
     """
 
     preset: str = AUTO
     members: list[MemberConfig] = field(default_factory=list)
-    # source: Colabator block_size 32 (method.md §3.3); at the cpu crop of 64 px this is the official 2x2 grid
+    # source: Colabator block_size 32 (docs/method.md §3.3); at the cpu crop of 64 px this is the official 2x2 grid
     # (QualiTeacher: 144 at 288 px, paper.yaml)
     block_size: int = 32
     # normalised score used when a member cannot score an image or tile (NaN/inf, e.g. NIQE of a flat tile)
-    # source: method.md §3.3 / §19 (official: a BRISQUE tile whose call fails gets 0.5)
+    # source: docs/method.md §3.3 / §19 (official: a BRISQUE tile whose call fails gets 0.5)
     fallback: float = 0.5
     niqe_fit: NIQEFitConfig = field(default_factory=NIQEFitConfig)
     degprob: DegProbConfig = field(default_factory=DegProbConfig)

@@ -1,6 +1,6 @@
 """Member ``degprob``: a small CNN trained by qtbench to tell degraded images from clean ones.
 
-The official ensemble's semantic member is DA-CLIP's ``1 - P(hazy)`` (method.md §3.1): a degradation-aware
+The official ensemble's semantic member is DA-CLIP's ``1 - P(hazy)`` (docs/method.md §3.1): a degradation-aware
 probability. Offline there is no CLIP, so qtbench trains its own detector on the run's *training* data:
 
 * negatives: random crops of the clean source photos;
@@ -99,7 +99,7 @@ def train_degprob(ctx: IQAContext, opts: Any) -> tuple[DegProbNet, dict[str, flo
 
 
 @registry.iqa.register("degprob", "1 - P(degraded) from a small CNN trained on the run's training data (offline)",
-                       source="offline stand-in for DA-CLIP 1 - P(hazy), method.md §3.1")
+                       source="offline stand-in for DA-CLIP 1 - P(hazy), docs/method.md §3.1")
 class DegProbMember(Member):
     """``1 - P(degraded)``; range [0, 1], higher better, differentiable, parameters frozen.
 

@@ -1,8 +1,8 @@
 """The NR-IQA ensemble: fixed-weight combination, differentiable reward and block-wise trust masks.
 
-``s(y) = sum_i w_i * n_i(y)`` with ``n_i`` each member's normalised score (method.md §3.2). Every method
-scores a whole batch with one call per member (DESIGN.md §8). Member parameters are frozen for good, so a
-reward that back-propagates through MUSIQ or degprob never accumulates gradients in them (method.md §21.10).
+``s(y) = sum_i w_i * n_i(y)`` with ``n_i`` each member's normalised score (docs/method.md §3.2). Every method
+scores a whole batch with one call per member (docs/architecture.md §8). Member parameters are frozen for good, so a
+reward that back-propagates through MUSIQ or degprob never accumulates gradients in them (docs/method.md §21.10).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Ensemble(torch.nn.Module):
         members: built members, keyed by name.
         weights: weight of each member (same keys).
         preset: the preset the members come from (``paper``, ``offline``) or ``custom``; logged by the run.
-        fallback: normalised score replacing a member's non-finite score of an image or tile (method.md §3.3:
+        fallback: normalised score replacing a member's non-finite score of an image or tile (docs/method.md §3.3:
             the official code gives a failing BRISQUE tile 0.5).
     """
 
@@ -76,7 +76,7 @@ class Ensemble(torch.nn.Module):
         return Scores(members=norm, combined=self._combine(norm), raw=raw)
 
     def reward(self, images: Tensor) -> Tensor:
-        """Combined score with gradients through the differentiable members only (method.md §8).
+        """Combined score with gradients through the differentiable members only (docs/method.md §8).
 
         Non-differentiable members are computed under ``no_grad`` and enter as constants.
 
@@ -109,7 +109,7 @@ class Ensemble(torch.nn.Module):
 
     @torch.no_grad()
     def block_mask(self, images: Tensor, block: int, weights: dict[str, float] | None = None) -> Tensor:
-        """Block-wise trust mask (method.md §3.3): tiles scored per member, combined, upsampled bilinearly.
+        """Block-wise trust mask (docs/method.md §3.3): tiles scored per member, combined, upsampled bilinearly.
 
         All tiles of all images go through each member in one batched call. When H or W is not a multiple
         of ``block`` the ``H // block`` x ``W // block`` whole tiles from the top-left corner are scored and
@@ -161,7 +161,7 @@ def member_factory(name: str) -> Any:
 
 
 def build_ensemble(iqa_cfg: Any, ctx: IQAContext, scale: str | None = None) -> Ensemble:
-    """Build the run's ensemble from its ``iqa`` config section (method.md §3).
+    """Build the run's ensemble from its ``iqa`` config section (docs/method.md §3).
 
     Args:
         iqa_cfg: ``cfg.iqa`` (:class:`~qtbench.iqa.config.IQAConfig` or its DictConfig).

@@ -2,7 +2,7 @@
 
 Both see only :class:`~qtbench.tasks.base.TrainData`: clean *source* photos, their degraded inputs and the
 degraded *target* inputs — never a clean target image. Both are cached by a content hash of what produced
-them (DESIGN.md §6), so every run of a seed reuses the same fitted member.
+them (docs/architecture.md §6), so every run of a seed reuses the same fitted member.
 """
 
 from __future__ import annotations

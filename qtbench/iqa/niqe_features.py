@@ -87,7 +87,7 @@ def soft_lookup(tab: AGGDTable, values: Tensor) -> Tensor:
     """The shape ``gam`` at each moment ratio, linearly interpolated between the two neighbouring table entries.
 
     Why: the nearest-entry lookup is piecewise constant (no gradient); the interpolation differs from it by
-    at most one table step (0.001 in the shape) and is differentiable in ``values`` (rewards, method.md §8).
+    at most one table step (0.001 in the shape) and is differentiable in ``values`` (rewards, docs/method.md §8).
     """
     n = tab.r_gam.numel()
     hi = torch.searchsorted(tab.r_gam, values.detach()).clamp(1, n - 1)

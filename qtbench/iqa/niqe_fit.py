@@ -1,6 +1,6 @@
 """Member ``niqe_fit``: NIQE with a pristine model fitted by qtbench on the run's clean *source* photos.
 
-pyiqa's NIQE needs ``niqe_modelparameters.mat`` (not obtainable offline, install.md §3.7). qtbench fits the
+pyiqa's NIQE needs ``niqe_modelparameters.mat`` (not obtainable offline, docs/install.md §3.7). qtbench fits the
 same two arrays (``mu_prisparam`` 1x36, ``cov_prisparam`` 36x36 — the keys pyiqa's NIQE reads through
 ``pretrained_model_path``) the way the original NIQE fits its pristine model: 36 NSS features per patch
 (18 at full and 18 at half resolution, pyiqa's ``compute_feature``), patches kept only when their sharpness
@@ -225,7 +225,7 @@ def _pinv_quadratic(pooled: Tensor, diff: Tensor, cov: Tensor, cov_d_trace: Tens
 
 
 @registry.iqa.register("niqe_fit", "NIQE with a pristine model fitted on the run's clean source photos (offline)",
-                       source="Mittal et al. 2013 (NIQE); pyiqa niqe_arch features; method.md §3.1 stand-in")
+                       source="Mittal et al. 2013 (NIQE); pyiqa niqe_arch features; docs/method.md §3.1 stand-in")
 class NIQEFitMember(Member):
     """NIQE member with a fitted pristine model; lower raw = better.
 
@@ -267,7 +267,7 @@ class NIQEFitMember(Member):
 
     @classmethod
     def build(cls, cfg: MemberConfig, iqa_cfg: Any, ctx: IQAContext) -> NIQEFitMember:
-        """Load the fitted model of this run's data from the cache, or fit and cache it (method.md §3.1).
+        """Load the fitted model of this run's data from the cache, or fit and cache it (docs/method.md §3.1).
 
         Args:
             cfg: member config (``lo``/``hi`` override the calibration).

@@ -1,4 +1,4 @@
-"""Named member sets of the IQA ensemble (method.md §3.1-3.2).
+"""Named member sets of the IQA ensemble (docs/method.md §3.1-3.2).
 
 ``paper`` is the official ensemble (needs weight files: ``qtbench weights fetch --preset paper``);
 ``offline`` is its stand-in that works on a laptop without network, each member mirroring one official
@@ -10,7 +10,7 @@ from __future__ import annotations
 from qtbench.iqa.config import MemberConfig
 
 PRESETS: dict[str, list[MemberConfig]] = {
-    # source: method.md §3.1-3.2 (official: s = 0.4 m + 0.2 c + 0.4 b, hard-coded in the model file)
+    # source: docs/method.md §3.1-3.2 (official: s = 0.4 m + 0.2 c + 0.4 b, hard-coded in the model file)
     "paper": [
         # MUSIQ-KonIQ: m = (raw - 0) / (100 - 0), not clipped
         MemberConfig(name="musiq", weight=0.4, lo=0.0, hi=100.0, lower_better=False, clamp=False),
@@ -18,7 +18,7 @@ PRESETS: dict[str, list[MemberConfig]] = {
         # semantic member here is pyiqa's CLIP-IQA ([N] names "CLIP-IQA"), range [0, 1], higher better.
         MemberConfig(name="clipiqa", weight=0.2, lo=0.0, hi=1.0, lower_better=False, clamp=False),
         # BRISQUE: b = (100 - max(raw, 0)) / 100, clamped from below only (b < 0 when raw > 100)
-        # source: method.md §3.1
+        # source: docs/method.md §3.1
         MemberConfig(name="brisque", weight=0.4, lo=0.0, hi=100.0, lower_better=True, clamp=False, floor=0.0),
     ],
     # Offline stand-in, member for member:
@@ -26,7 +26,7 @@ PRESETS: dict[str, list[MemberConfig]] = {
     #   piqe     <-> MUSIQ    (low-level perceptual distortion score; 0.4)
     #   degprob  <-> DA-CLIP  (1 - P(degraded), degradation-aware, the "semantic" member; 0.2)
     # degprob keeps the small weight although it is the most task-specific member: it is a tiny CNN trained on
-    # the *source* degradation, i.e. the member a preference loss could hack most easily (method.md §9, §21.10),
+    # the *source* degradation, i.e. the member a preference loss could hack most easily (docs/method.md §9, §21.10),
     # and it is the only differentiable one here, like the official reward that mixes gradients from 0.6 of
     # the weight (MUSIQ + DA-CLIP) with a constant BRISQUE.
     "offline": [

@@ -1,4 +1,4 @@
-"""An ensemble member wrapping any pyiqa no-reference metric by name (method.md §3.1).
+"""An ensemble member wrapping any pyiqa no-reference metric by name (docs/method.md §3.1).
 
 Normalisation range and direction come from pyiqa's metadata (``DEFAULT_CONFIGS[name]['score_range']``,
 ``lower_better``), overridable per member by :class:`~qtbench.iqa.config.MemberConfig` — that is how the
@@ -93,7 +93,7 @@ class PyiqaMember(Member):
         except OSError as exc:  # e.g. an HF-hub backbone with HF_HUB_OFFLINE=1
             raise UserError(f"pyiqa metric {name!r} could not load its weights offline ({type(exc).__name__}: "
                             f"{exc}); run `qtbench weights fetch --metric {name}` on a machine with network") from None
-        # keep the bare network: InferenceModel.forward forces no_grad unless built as a loss (method.md §21.10)
+        # keep the bare network: InferenceModel.forward forces no_grad unless built as a loss (docs/method.md §21.10)
         return metric.net.eval()
 
     def _score(self, x: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ qtbench never lets pyiqa download while a run builds its ensemble: :func:`requir
 in ``weights_manifest.json`` *before* a metric is constructed and raises a :class:`UserError` naming the
 file, the cache folder and the fetch command; :func:`no_downloads` turns any download pyiqa still attempts
 into the same error. Downloads happen only in ``qtbench weights fetch``, through pyiqa's own functions, into
-pyiqa's own cache (install.md §3.2): ``torch.hub.get_dir()/pyiqa`` and, for OpenAI CLIP, ``.../clip``.
+pyiqa's own cache (docs/install.md §3.2): ``torch.hub.get_dir()/pyiqa`` and, for OpenAI CLIP, ``.../clip``.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def hub_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """pyiqa's weight cache, ``$TORCH_HOME/hub/pyiqa`` (install.md §3.2)."""
+    """pyiqa's weight cache, ``$TORCH_HOME/hub/pyiqa`` (docs/install.md §3.2)."""
     return hub_dir() / "pyiqa"
 
 

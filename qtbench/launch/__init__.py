@@ -1,4 +1,4 @@
-"""Launching at scale (DESIGN.md §7): launchers, sweeps, preemption-safe jobs, compute plans.
+"""Launching at scale (docs/architecture.md §7): launchers, sweeps, preemption-safe jobs, compute plans.
 
 - :mod:`.config`    launcher settings (``conf/launcher/*.yaml``, ``launcher.KEY=VALUE`` overrides)
 - :mod:`.executor`  submitit executors for ``local`` and ``slurm``; waves and job arrays

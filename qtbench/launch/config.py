@@ -21,7 +21,7 @@ PREFIX = "launcher."
 
 @dataclass
 class LauncherConfig:
-    """Where and how runs execute (DESIGN.md §7). SLURM fields map onto submitit's ``slurm_*`` parameters."""
+    """Where and how runs execute (docs/architecture.md §7). SLURM fields map onto submitit's ``slurm_*`` parameters."""
 
     name: str = "debug"
     partition: Optional[str] = None

@@ -34,7 +34,7 @@ from qtbench.errors import UserError
 TOP_KEYS = ("name", "description", "scale", "base", "axes", "include", "launcher", "table")
 AXIS_KEYS = ("methods", "tasks", "seeds", "grid", "zip")
 INCLUDE_KEYS = ("method", "overrides")
-# the table block: what issue 8's `qtbench table` reads (documented in sweeps/README.md)
+# the table block: what `qtbench table` reads (documented in sweeps/README.md)
 TABLE_KEYS = ("title", "caption", "rows", "columns", "metrics", "paired", "baseline", "controls", "labels",
               "reference", "formats", "aggregate", "notes")
 

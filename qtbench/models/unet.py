@@ -1,4 +1,4 @@
-"""A small U-Net with an optional quality-level input (QualiTeacher conditioning, method.md §5).
+"""A small U-Net with an optional quality-level input (QualiTeacher conditioning, docs/method.md §5).
 
 The level is encoded by a zero-initialised ``nn.Embedding`` added at the bottleneck, so a base model
 behaves identically with ``level=None`` and with an untrained embedding. Any backbone that accepts
@@ -21,9 +21,9 @@ class UNetConfig:
     """Options of :class:`UNet`."""
 
     name: str = "unet"
-    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # source: feasibility.md (U-Net 16-32-64, 117k params)
-    num_levels: int = 8  # quality levels; source: method.md §4 (8 bins)
-    negative_slope: float = 0.2  # LeakyReLU slope; source: feasibility.md (LeakyReLU, no normalisation)
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # source: docs/feasibility.md (U-Net 16-32-64, 117k params)
+    num_levels: int = 8  # quality levels; source: docs/method.md §4 (8 bins)
+    negative_slope: float = 0.2  # LeakyReLU slope; source: docs/feasibility.md (LeakyReLU, no normalisation)
 
 
 def _block(cin: int, cout: int, slope: float) -> nn.Sequential:
@@ -35,7 +35,7 @@ def _block(cin: int, cout: int, slope: float) -> nn.Sequential:
 
 @backbones.register(
     "unet", "small residual U-Net (16-32-64, 117k params) with a zero-init quality-level embedding at the bottleneck",
-    source="feasibility.md; level embedding per method.md §5 (README recipe: one additive injection)",
+    source="docs/feasibility.md; level embedding per docs/method.md §5 (README recipe: one additive injection)",
     config=UNetConfig,
 )
 class UNet(nn.Module):

@@ -1,4 +1,4 @@
-"""Tables, figures and BENCHMARKS.md from tracked results (issue 8).
+"""Tables, figures and BENCHMARKS.md from tracked results (docs/protocol.md §7).
 
 Finished runs are read from MLflow (:mod:`collect`), aggregated over seeds (:mod:`aggregate`), laid out as the
 sweep file's ``table:`` block says (:mod:`layout`) and rendered to Markdown, LaTeX and CSV (``render_*``).

@@ -1,4 +1,4 @@
-"""Seeds -> one table cell: mean ± std, 95 % bootstrap interval, paired differences (DESIGN.md §2).
+"""Seeds -> one table cell: mean ± std, 95 % bootstrap interval, paired differences (docs/architecture.md §2).
 
 Bootstrap draws use a fixed seed (:data:`BOOT_SEED`) and values sorted by seed, so a table rebuilt from the
 same store is byte-for-byte the same. The interval code is :func:`qtbench.analysis.paired.interval`.

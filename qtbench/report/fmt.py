@@ -64,7 +64,7 @@ def legend(table) -> list[str]:
         lines.append(f"{NOT_MEASURED}: the finished runs do not report this metric (a task without a real set, "
                      f"a method without quality levels).")
     if table.paired == "base":
-        lines.append("Δ: paired by seed against the base model of the same seed (the protocol, DESIGN.md §2).")
+        lines.append("Δ: paired by seed against the base model of the same seed (the protocol, docs/architecture.md §2).")
     if table.failed:
         lines.append("Failed runs: " + ", ".join(table.failed) + ".")
     if table.running:

@@ -1,4 +1,4 @@
-"""The benchmark protocol shared by every task (DESIGN.md §2).
+"""The benchmark protocol shared by every task (docs/architecture.md §2).
 
 Photos of a pool are split *by photo* into source-train, target-unlabelled, target-val and
 target-test. Source photos get the task's labelled source degradation; target photos its shifted
@@ -37,7 +37,7 @@ class SplitConfig:
     source: float = 0.45
     unlabelled: float = 0.25
     val: float = 0.10
-    test: float = 0.20  # the rest; >= 20 test photos on the debian pool (feasibility.md: power)
+    test: float = 0.20  # the rest; >= 20 test photos on the debian pool (docs/feasibility.md: power)
 
 
 @dataclass
@@ -45,12 +45,12 @@ class DataConfig:
     """Which photos, at what size, how many degraded realisations."""
 
     pool: str = "wheels"  # wheels (8 photos, demo) or debian (~225 photos; `qtbench data fetch`)
-    image_size: int = 256  # short side of working images, px; source: feasibility.md (short side 256)
+    image_size: int = 256  # short side of working images, px; source: docs/feasibility.md (short side 256)
     split: SplitConfig = field(default_factory=SplitConfig)
-    source_realisations: int = 8  # source: feasibility.md (8 realisations per photo)
-    unlabelled_realisations: int = 8  # source: feasibility.md
+    source_realisations: int = 8  # source: docs/feasibility.md (8 realisations per photo)
+    unlabelled_realisations: int = 8  # source: docs/feasibility.md
     val_realisations: int = 2
-    test_realisations: int = 2  # source: feasibility.md (2 fixed realisations per test photo)
+    test_realisations: int = 2  # source: docs/feasibility.md (2 fixed realisations per test photo)
     # Your own data (qtbench.tasks.own_data); None = the pool's synthetic sets. Resized like pool photos.
     unlabelled: Optional[str] = None  # DIR of degraded images (RTTS/URHI style): replaces target-unlabelled
     paired: Optional[str] = None  # DIR with input/ + gt/ (matching names): replaces the source pairs

@@ -23,7 +23,7 @@ class DehazeConfig:
 
 @tasks.register(
     "dehaze", "haze removal: homogeneous grey haze (source) -> non-homogeneous coloured noisy JPEG haze (target)",
-    aliases=("haze",), source="atmospheric scattering model; shift per feasibility.md", config=DehazeConfig,
+    aliases=("haze",), source="atmospheric scattering model; shift per docs/feasibility.md", config=DehazeConfig,
 )
 class DehazeTask(Task):
     """Source: I = J t + A(1 - t), t = exp(-beta d), grey A. Target: denser, non-homogeneous, tinted, noisy, JPEG."""

@@ -9,7 +9,7 @@ from qtbench.data import rain
 from qtbench.registry import tasks
 from qtbench.tasks.base import DataConfig, Task
 
-NO_REAL_RAIN = "the offline photo sources hold no real rain photo (research/data.md §4); synthetic pairs only"
+NO_REAL_RAIN = "the offline photo sources hold no real rain photo (docs/data.md §4); synthetic pairs only"
 
 
 @dataclass
@@ -25,7 +25,7 @@ class DerainConfig:
 
 @tasks.register(
     "derain", "rain removal: sharp streaks + faint veil (source) -> layered soft streaks, patchy veil, noise, JPEG "
-    "(target); no real set", aliases=("rain",), source="streak + veil model of data.md §5.2", config=DerainConfig,
+    "(target); no real set", aliases=("rain",), source="streak + veil model of docs/data.md §5.2", config=DerainConfig,
 )
 class DerainTask(Task):
     """Source: I = J t + A(1 - t) + S, one streak layer. Target: three layers, denser patchy veil, darker, noisy."""

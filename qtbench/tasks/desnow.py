@@ -9,7 +9,7 @@ from qtbench.data import snow
 from qtbench.registry import tasks
 from qtbench.tasks.base import DataConfig, Task
 
-NO_REAL_SNOW = "the offline photo sources hold no real snow photo (research/data.md §4); synthetic pairs only"
+NO_REAL_SNOW = "the offline photo sources hold no real snow photo (docs/data.md §4); synthetic pairs only"
 
 
 @dataclass

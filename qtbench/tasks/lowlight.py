@@ -22,7 +22,7 @@ class LowLightConfig:
 @tasks.register(
     "lowlight", "low-light enhancement: darkening + mild Poisson-Gaussian noise (source) -> darker, noisier, uneven "
     "warm light, JPEG (target); real set: debian real_lowlight", aliases=("llie", "low-light", "night"),
-    source="linear-light darkening + Poisson-Gaussian noise of data.md §5.2", config=LowLightConfig,
+    source="linear-light darkening + Poisson-Gaussian noise of docs/data.md §5.2", config=LowLightConfig,
 )
 class LowLightTask(Task):
     """Source: x = k J_lin^gamma + Poisson-Gaussian noise. Target: darker, noisier, uneven, warm cast, JPEG."""

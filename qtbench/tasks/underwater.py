@@ -24,7 +24,7 @@ class UnderwaterConfig:
 @tasks.register(
     "underwater", "underwater enhancement: clear-ocean attenuation + backscatter (source) -> green turbid water, "
     "revised backscatter, blur, lamp falloff, marine snow, noise, JPEG (target); real set: debian real_underwater",
-    aliases=("uw", "uie"), source="simplified Jaffe-McGlamery model of data.md §5.2; Akkaynak & Treibitz 2018",
+    aliases=("uw", "uie"), source="simplified Jaffe-McGlamery model of docs/data.md §5.2; Akkaynak & Treibitz 2018",
     config=UnderwaterConfig,
 )
 class UnderwaterTask(Task):

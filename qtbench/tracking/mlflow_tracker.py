@@ -1,11 +1,11 @@
-"""MLflow tracking for one qtbench run (DESIGN.md §3, §6): params, metrics, artifacts, resume by run id.
+"""MLflow tracking for one qtbench run (docs/architecture.md §3, §6): params, metrics, artifacts, resume by run id.
 
 Everything goes through an explicit :class:`mlflow.tracking.MlflowClient` bound to one tracking URI, never
 through mlflow's global active run, so several trackers can coexist in a process (sweeps run in-process,
 tests point at different stores). mlflow is imported inside functions: ``import mlflow`` takes ~1.2 s and
 most qtbench commands never track anything.
 
-Default store: a SQLite file in the runs folder (the file store is disabled in MLflow 3, install.md §7), with
+Default store: a SQLite file in the runs folder (the file store is disabled in MLflow 3, docs/install.md §7), with
 artifacts beside it in ``mlartifacts/`` rather than in ``./mlruns`` of whatever the working directory is.
 """
 

@@ -1,10 +1,10 @@
-"""A local ``mlflow server`` for parallel jobs (DESIGN.md §6): start, health check, record, stop.
+"""A local ``mlflow server`` for parallel jobs (docs/architecture.md §6): start, health check, record, stop.
 
 Many processes writing one SQLite file directly is fine on one machine but not across SLURM nodes or on
 NFS; jobs of a sweep then log over HTTP to one server. The server is bound to 127.0.0.1 unless told
 otherwise and recorded in ``<runs_dir>/tracking-server.json``; sweeps started later with the same runs
 folder point their jobs at it. Job execution (huey workers) is disabled: 2 processes instead of 9
-(install.md §7).
+(docs/install.md §7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Loss-weight tuning with Optuna (DESIGN.md §7, issue 7).
+"""Loss-weight tuning with Optuna (docs/architecture.md §7).
 
 ``qtbench tune`` drives Optuna directly: a search-space file (:mod:`.space`) over any config key, an
 objective on target-**val** only (:mod:`.objective`, :mod:`.monitor`), NFS-safe journal storage with

@@ -1,4 +1,4 @@
-"""Target-val reports during the PL stage, for pruning (issue 7, item 2).
+"""Target-val reports during the PL stage, for pruning.
 
 :func:`qtbench.runner.execute` accepts a ``monitor``: it calls :meth:`ValMonitor.start` once the run's
 data and MLflow run exist, and passes :meth:`ValMonitor.on_step` to the trainer, which calls it after every

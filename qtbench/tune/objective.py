@@ -1,4 +1,4 @@
-"""What a study optimises: a target-**val** summary metric and its direction (issue 7, item 2).
+"""What a study optimises: a target-**val** summary metric and its direction.
 
 Target-test is never an objective: it is what the tables report, so tuning on it would leak the test set
 into the method. The objective is read from ``summary.json`` at the end of a trial; during training the

@@ -1,4 +1,4 @@
-"""``qtbench tune report``: the best setting as a config file, its target-test result, plots (issue 7, item 5).
+"""``qtbench tune report``: the best setting as a config file, its target-test result, plots.
 
 Two numbers are kept apart on purpose: the **tuning value** (target-val, what Optuna optimised) and the
 **target-test** result of the best setting, which the tuner never saw. The test result of the best trial's

@@ -1,4 +1,4 @@
-"""Search-space files: parse, validate and sample ``sweeps/spaces/NAME.yaml`` (issue 7, item 1).
+"""Search-space files: parse, validate and sample ``sweeps/spaces/NAME.yaml``.
 
 A space file maps config keys (the same dotted keys as ``qtbench run`` overrides) to ranges::
 

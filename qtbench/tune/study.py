@@ -20,7 +20,7 @@ from qtbench.errors import UserError
 IDENTITY_ATTR = "qtbench.identity"
 PARENT_ATTR = "qtbench.mlflow_parent_run_id"
 IDENTITY_KEYS = ("method", "task", "seed", "scale", "overrides", "space", "metric", "direction")
-FINISHED_STATES = ("COMPLETE", "PRUNED")  # what counts towards --n-trials (issue 7, acceptance)
+FINISHED_STATES = ("COMPLETE", "PRUNED")  # what counts towards --n-trials
 
 # Heartbeats: a minute between beats is one journal line per running trial per minute (nothing on NFS),
 # and a dead worker's trial is retried within grace + one trial start. The grace of 3 beats tolerates an

@@ -1,4 +1,4 @@
-"""MLflow for tuning: one parent run per study, each trial's run a child of it (issue 7, item 4).
+"""MLflow for tuning: one parent run per study, each trial's run a child of it.
 
 A trial's run is the ordinary run that :func:`qtbench.runner.execute` creates (full config as params,
 training metrics, summary artifacts); this module nests it under the study's parent run with the

@@ -1,4 +1,4 @@
-"""One Optuna trial = one ordinary qtbench run with the trial's values as overrides (issue 7, items 2 and 4).
+"""One Optuna trial = one ordinary qtbench run with the trial's values as overrides.
 
 Each trial gets its own runs folder (``<study_dir>/trials/tNNNN``): two trials that draw the same values
 (a categorical space, a retried trial) never share a run folder or resume each other's checkpoint while

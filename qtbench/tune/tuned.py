@@ -1,4 +1,4 @@
-"""The "tuned" config file: a study's best setting in a form ``qtbench run`` accepts (issue 7, item 5).
+"""The "tuned" config file: a study's best setting in a form ``qtbench run`` accepts.
 
 ``qtbench tune report`` writes it; ``qtbench run --tuned PATH`` (or ``+tuned=PATH`` among the overrides)
 applies it. Applied overrides, in order: the study's own base overrides (so the file reproduces the

@@ -1,4 +1,4 @@
-"""Starting K tuning workers: local processes or a SLURM job array (issue 7, item 3).
+"""Starting K tuning workers: local processes or a SLURM job array.
 
 :func:`start_workers` is the one place that knows how workers are launched, so it can later be switched to
 the shared launchers of :mod:`qtbench.launch` without touching the rest of the tuner. Every worker runs
