@@ -30,6 +30,12 @@ NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("iqa", "niqe_fit", "differentiable"): False,
     ("addons", "pref", "loser_grad"): True,
     ("strong", "on_source"): False,
+    # the reward-agreement knobs and measurement (docs/agreement.md); the section is dropped once emptied
+    ("iqa", "agreement", "alpha"): 0.0,
+    ("iqa", "agreement", "sigma"): 0.0,
+    ("iqa", "agreement", "lo"): 10.0,
+    ("iqa", "agreement", "hi"): 40.0,
+    ("iqa", "agreement", "every"): 10,
 }
 # Groups chosen by dedicated CLI flags; a key=value override of them would bypass the method grammar.
 _RESERVED = {"task": "--task", "framework": "--method", "method": "--method", "seed": "--seed", "scale": "--scale"}
@@ -191,7 +197,18 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict) and path[-1] in node and node[path[-1]] == default:
             del node[path[-1]]
+            _drop_emptied(data, path[:-1])
     return data
+
+
+def _drop_emptied(data: dict, path: tuple[str, ...]) -> None:
+    """Remove the section at ``path`` if removing neutral defaults left it empty (a section added with them)."""
+    node, parents = data, []
+    for key in path:
+        parents.append(node)
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict) and not node and parents:
+        del parents[-1][path[-1]]
 
 
 def config_hash(cfg: DictConfig) -> str:
