@@ -244,6 +244,8 @@ class PLTrainer:
             if batch is not None:
                 student = StudentPass(self.student, batch.strong)
                 if pl.label.shape[0]:
+                    if cfg.pl.pl_reduction == "sum":  # official: every label's loss adds (method.md §11)
+                        pl.norm = pl.weight.new_ones(())
                     losses["loss/pl"] = fw.target_loss(self.student_on_labels(student, pl), pl)
                 else:  # a bank with nothing stored yet for any crop of this batch
                     losses["loss/pl"] = total.new_zeros(())
