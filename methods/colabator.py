@@ -113,11 +113,13 @@ class LabelPool(Framework):
         if self.cfg.cp_weight > 0:
             self.features = build_features(self.cfg.features, ctx.base, ctx.device)
 
-    def trust_mask(self, images: Tensor) -> Tensor:
-        """[N,1,h,w] Colabator's pixel weights from the two members' tile maps."""
+    def trust_mask(self, images: Tensor, ref=None) -> Tensor:
+        """[N,1,h,w] Colabator's pixel weights from the two members' tile maps (``ref``: clean references
+        of the images when the ensemble reads them, docs/agreement.md)."""
         m, c = self.members
-        mm = self.ensemble.block_mask(images, self.block, {m: 1.0})
-        mc = self.ensemble.block_mask(images, self.block, {c: 1.0})
+        extra = {} if ref is None else {"ref": ref}
+        mm = self.ensemble.block_mask(images, self.block, {m: 1.0}, **extra)
+        mc = self.ensemble.block_mask(images, self.block, {c: 1.0}, **extra)
         if self.cfg.clip_mask_sign == "official":
             mc = 1.0 - mc  # the double complement of the released code
         return (mm + mc) / 2.0 if self.cfg.weight_map == "addition" else mm * mc
@@ -126,7 +128,7 @@ class LabelPool(Framework):
         b, k = pl.candidates.shape[:2]
         m_new, c_new = pl.scores[self.members[0]], pl.scores[self.members[1]]  # [B,K]
         # Colabator's masks win over qcond's; computed for the candidates that become labels only
-        pl.cand_mask = CandidateMasks(pl.candidates, self.trust_mask)
+        pl.cand_mask = CandidateMasks(pl.candidates, self.trust_mask, ref=pl.ref)
         pl.cache[STRONG] = batch.strong
         if not self.use_store:
             pl.mask = LabelMasks(pl.cand_mask, first_only=pl.owner is None)

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
 from methods.reward_addon import RewardAddOn
 from qtbench.engine.plugin_api import PLBatch, TargetBatch
+from qtbench.engine.referee import STUDENT, needs_ref
+from qtbench.iqa.fidelity import Reference
 from qtbench.engine.student_pass import StudentPass
 from qtbench.errors import UserError
 from qtbench.registry import addons
@@ -93,7 +96,12 @@ class CroppedConsistency(RewardAddOn):
         t1, l1 = self._offsets(b, h, w, size, x.device)
         t2, l2 = (t1, l1) if self.options.windows == "aligned" else self._offsets(b, h, w, size, x.device)
         restored_crop = student.model(windows(x, t2, l2, size), level=self.top).clamp(0, 1)
-        r = self.ensemble.reward(torch.cat([windows(y, t1, l1, size), restored_crop]))  # one call per member
+        images = torch.cat([windows(y, t1, l1, size), restored_crop])
+        if needs_ref(self.ensemble, batch):  # oracle reward: each window against the clean crop of that window
+            a, c = batch.ref.windows(t1, l1, size, STUDENT), batch.ref.windows(t2, l2, size, STUDENT)
+            r = self.ensemble.reward(images, ref=Reference(torch.cat([a.clean, c.clean]), np.concatenate([a.ids, c.ids])))
+        else:
+            r = self.ensemble.reward(images)  # one call per member
         loss = consistency_loss(r[:b], r[b:], self.options.weight)
         self.last = {"crop/gap": (r[:b] - r[b:]).detach().abs().mean()}
         return {"crop": loss}

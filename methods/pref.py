@@ -23,6 +23,7 @@ from torch import Tensor
 
 from methods.reward_addon import RewardAddOn
 from qtbench.engine.plugin_api import PLBatch, TargetBatch
+from qtbench.engine.referee import STUDENT, needs_ref
 from qtbench.engine.student_pass import StudentPass
 from qtbench.errors import UserError
 from qtbench.registry import addons
@@ -128,7 +129,9 @@ class PreferenceLoss(RewardAddOn):
         out = student.at(torch.cat([rows, rows]), levels).clamp(0, 1)
         if not o.loser_grad:  # the loser as a constant target: no gradient through y_l
             out = torch.cat([out[:b], out[b:].detach()])
-        r = self.ensemble.reward(out)  # one call per member for both branches
+        # one call per member for both branches; an oracle reward scores each against its clean crop
+        ref = batch.ref.rows(torch.cat([rows, rows]), STUDENT) if needs_ref(self.ensemble, batch) else None
+        r = self.ensemble.reward(out, ref=ref) if ref is not None else self.ensemble.reward(out)
         anchor, has = label_anchor(pl, b, best=o.anchor == "best")
         loss, l1, l2 = preference_loss(r[:b], r[b:], anchor, has, o.beta, o.delta, o.lam, o.lam2)
         self.last = {"pref/margin": (r[:b] - r[b:]).detach().mean(), "pref/l1": l1.detach() / b,

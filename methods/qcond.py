@@ -117,7 +117,11 @@ class QualityConditioning(AddOn):
         if not self.options.mask:
             return pl
         block = self.cfg.iqa.block_size
-        pl.cand_mask = CandidateMasks(pl.candidates, lambda images: self.ensemble.block_mask(images, block))
+        if pl.ref is not None:  # an oracle reward: each candidate's tiles against its clean crop's tiles
+            pl.cand_mask = CandidateMasks(pl.candidates, lambda images, ref: self.ensemble.block_mask(images, block, ref=ref),
+                                          ref=pl.ref)
+        else:
+            pl.cand_mask = CandidateMasks(pl.candidates, lambda images: self.ensemble.block_mask(images, block))
         pl.mask = LabelMasks(pl.cand_mask, first_only=pl.owner is None)
         return pl
 

@@ -35,6 +35,7 @@ from methods.pl_common import (
 from methods.store import STORAGES, LabelStore
 from qtbench.engine.features import build_features, check_features
 from qtbench.engine.plugin_api import Framework, FrameworkContext, PLBatch, TargetBatch
+from qtbench.engine.referee import BLACK, STUDENT, needs_ref
 from qtbench.errors import UserError
 from qtbench.registry import frameworks
 
@@ -124,8 +125,13 @@ class ReliableBank(Framework):
     def pl_weight(self, step: int) -> float:
         return self.cfg.consistency_weight * sigmoid_rampup(step, self.cfg.rampup * self.total_iters)
 
-    def _black_scores(self, like: Tensor) -> Tensor:
-        """[2] (member, combined) score of an all-black label: the bank's initial content."""
+    def _black_scores(self, like: Tensor, batch: TargetBatch) -> Tensor:
+        """[2] (member, combined) score of an all-black label: the bank's initial content ([2,B] with an
+        oracle reward, which scores black against each crop's clean image)."""
+        if needs_ref(self.ensemble, batch):
+            b = like.shape[0]
+            s = self.ensemble.score(torch.zeros_like(like), ref=batch.ref.rows(torch.arange(b, device=like.device), BLACK))
+            return torch.stack([s.members[self.member], s.combined])
         shape = tuple(like.shape[1:])
         if shape not in self.black:
             s = self.ensemble.score(like.new_zeros(1, *shape))
@@ -135,7 +141,11 @@ class ReliableBank(Framework):
     def select(self, pl: PLBatch, batch: TargetBatch, step: int) -> PLBatch:
         s = pl.scores[self.member]  # [B,K]
         with torch.no_grad():  # Semi-UIR scores the student's strong-view output (docs/frameworks.md §3.3 step 3)
-            s_student = self.ensemble.member_scores(self.student(batch.strong).clamp(0, 1), [self.member])[self.member]
+            out = self.student(batch.strong).clamp(0, 1)
+            ref = batch.ref.rows(torch.arange(out.shape[0], device=out.device), STUDENT) \
+                if needs_ref(self.ensemble, batch) else None
+            s_student = (self.ensemble.member_scores(out, [self.member], ref=ref) if ref is not None
+                         else self.ensemble.member_scores(out, [self.member]))[self.member]
         pl.cache[STRONG] = batch.strong
         keep = pl.keep if pl.keep is not None else torch.ones_like(s_student, dtype=torch.bool)
         if not self.use_store:
@@ -150,7 +160,7 @@ class ReliableBank(Framework):
         mask = pl.cand_mask.gather(j) if pl.cand_mask is not None else None
         self.store.ensure(cand, 2, mask is not None)
         stored, old, smask, filled = self.store.read(batch.key)
-        black = self._black_scores(cand)
+        black = self._black_scores(cand, batch)
         s_r = torch.where(filled, old[:, 0], black[0])
         accept = keep & (s_t > s_student) & (s_t > s_r)
         if self.cfg.init == "teacher":

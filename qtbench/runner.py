@@ -45,14 +45,16 @@ def _mean(x: np.ndarray) -> float:
     return float(np.mean(x)) if len(x) else float("nan")
 
 
-def _tracker(cfg: DictConfig, h: str, run_id: Optional[str], oracle: bool):
+def _tracker(cfg: DictConfig, h: str, run_id: Optional[str], oracle: bool, oracle_reward: bool = False):
     from qtbench.tracking.mlflow_tracker import Tracker, default_tracking_uri, run_tags
 
     runs = Path(cfg.runtime.runs_dir)
     uri = cfg.runtime.tracking_uri or default_tracking_uri(runs)
     tags = run_tags(h)
     tags.update({"qtbench.method": cfg.method, "qtbench.task": cfg.task.name, "qtbench.seed": str(cfg.seed),
-                 "qtbench.scale": cfg.scale, "qtbench.uses_target_labels": str(oracle).lower()})
+                 "qtbench.scale": cfg.scale, "qtbench.uses_target_labels": str(oracle or oracle_reward).lower()})
+    if oracle_reward:  # the reward read hidden clean targets (fidelity / iqa.agreement): flagged like the oracle
+        tags["qtbench.oracle_reward"] = "true"
     rt = cfg.runtime
     tags.update({str(k): str(v) for k, v in (rt.get("tags") or {}).items()})
     if rt.get("parent_run_id"):  # a sweep's cell: nested under the sweep's parent run
@@ -101,8 +103,9 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
     base_state, base_info = get_base_model(cfg, data.train, device, progress)
     ensemble = build_iqa(cfg, data, device, progress) if method.needs_iqa else None
 
+    oracle_reward = ensemble is not None and bool(ensemble.needs_reference)
     previous = checkpoint.load(rd)
-    tracker = _tracker(cfg, h, previous["mlflow_run_id"] if previous else None, oracle)
+    tracker = _tracker(cfg, h, previous["mlflow_run_id"] if previous else None, oracle, oracle_reward)
     if previous is None:
         from qtbench.tracking.mlflow_tracker import flatten
 
@@ -171,6 +174,8 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
                                    q.diag_max_images)
         levels["pl_level_histogram"] = addon_summaries["qcond"]["pl_level_histogram"]
         metrics.update(level_metrics(levels))
+    if trainer.probe is not None:  # measured reward agreement (docs/agreement.md)
+        metrics.update(trainer.probe.metrics())
 
     k = min(cfg.eval.grid_images, len(test))
     rows = [[test.inputs[i], outputs["base"][i], outputs["student"][i], test.target(i)] for i in range(k)]
@@ -194,7 +199,12 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
         "pool": cfg.task.data.pool,
         "config_hash": h,
         "mlflow_run_id": tracker.run_id,
-        "uses_target_labels": oracle,
+        "uses_target_labels": oracle or oracle_reward,
+        # the reward read hidden clean targets: an oracle number, never a method's result (docs/agreement.md)
+        "oracle_reward": oracle_reward,
+        "agreement": {"alpha": float(cfg.iqa.agreement.alpha), "sigma": float(cfg.iqa.agreement.sigma),
+                      "every": int(cfg.iqa.agreement.every),
+                      "n_candidates": trainer.probe.n if trainer.probe is not None else 0},
         "inference_level": level,
         "metrics": metrics,
         "per_image": per_image,

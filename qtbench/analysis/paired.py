@@ -58,8 +58,16 @@ def paired_deltas(summaries: list[dict], metric: str = "target_psnr", model: str
     out: dict[str, dict[int, float]] = {}
     for s in summaries:
         m = s["metrics"]
-        out.setdefault(s["method"], {})[int(s["seed"])] = m[f"{model}/{metric}"] - m[f"base/{metric}"]
+        out.setdefault(method_label(s), {})[int(s["seed"])] = m[f"{model}/{metric}"] - m[f"base/{metric}"]
     return out
+
+
+def method_label(summary: dict) -> str:
+    """The run's method, marked when its reward read hidden clean targets (never shown as the method's result)."""
+    if not summary.get("oracle_reward"):
+        return summary["method"]
+    a = summary.get("agreement") or {}
+    return f"{summary['method']} [ORACLE reward alpha={a.get('alpha', 0):g} sigma={a.get('sigma', 0):g}]"
 
 
 def difference(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:

@@ -49,7 +49,7 @@ def handle(args: argparse.Namespace) -> int:
         iv = interval(deltas[method].values())
         rows[method] = {"vs_base": iv.__dict__, "per_seed": deltas[method]}
         per_seed = " ".join(f"s{k}:{v:+.2f}" for k, v in sorted(deltas[method].items()))
-        flag = "  (oracle: hidden labels)" if method == "oracle" else ""
+        flag = "  (oracle: hidden labels)" if method == "oracle" or "[ORACLE reward" in method else ""
         print(f"{method:<16}{iv.n:>3}{iv.mean:>+9.3f}{iv.std:>8.3f}   [{iv.t_low:+.3f}, {iv.t_high:+.3f}]"
               f"   [{iv.boot_low:+.3f}, {iv.boot_high:+.3f}]  {per_seed}{flag}")
     if args.against in deltas:

@@ -13,7 +13,7 @@ from qtbench import __version__
 from qtbench.errors import TrainingDiverged, UserError
 
 # Sub-command modules, in the order ``qtbench --help`` lists them.
-COMMANDS = ("run", "compare", "eval", "restore", "config", "ls", "data", "weights", "bench", "sweep", "plan", "tracking", "tune", "table", "plot", "report")
+COMMANDS = ("run", "compare", "eval", "restore", "config", "ls", "data", "weights", "bench", "sweep", "plan", "tracking", "tune", "table", "plot", "report", "iqa")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,6 +74,8 @@ def print_summary(summary: dict) -> None:
     """The final table: PSNR/SSIM of input, base, teacher, student and the deltas against base."""
     m = summary["metrics"]
     flag = "  [ORACLE: trained on hidden target labels]" if summary.get("uses_target_labels") else ""
+    if summary.get("oracle_reward"):
+        flag = "  [ORACLE REWARD: scored with hidden clean targets; a ceiling, not a method's result]"
     print(f"\n{summary['method']} on {summary['task']} (seed {summary['seed']}, {summary['scale']} scale, "
           f"{summary['pool']} pool, {len(summary['test_ids'])} target-test images){flag}")
     print(f"{'model':<10}{'PSNR':>9}{'SSIM':>8}{'dPSNR':>9}{'dSSIM':>9}")
@@ -85,6 +87,7 @@ def print_summary(summary: dict) -> None:
     print_nr(summary)
     print_real(summary)
     print_levels(summary)
+    print_agreement(summary)
     t = summary["timing"]
     base = "reused from cache" if t["base_cached"] else "trained in {:.1f} s".format(t["base_train_seconds"])
     print(f"PL stage {t['pl_seconds']:.1f} s ({t['s_per_iter'] * 1000:.0f} ms/iter); base model {base}")
@@ -118,6 +121,15 @@ def print_real(summary: dict) -> None:
     print(f"{'NR (raw)':<10}" + "".join(f"{n + ('*' if n in flagged else ''):>10}" for n in names))
     for model in ("input", "base", "teacher", "student"):
         print(f"{model:<10}" + "".join(f"{m.get(f'{model}/real_{n}', float('nan')):>10.2f}" for n in names))
+
+
+def print_agreement(summary: dict) -> None:
+    """Measured reward agreement: Spearman of each score with the scored candidates' PSNR (docs/agreement.md)."""
+    m = summary["metrics"]
+    srcc = {k.rsplit("/", 1)[1]: v for k, v in m.items() if k.startswith("iqa/agreement_srcc/")}
+    if srcc:
+        parts = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(srcc.items()))
+        print(f"reward agreement (Spearman vs PSNR of {int(m.get('iqa/agreement_n', 0))} scored candidates): {parts}")
 
 
 def print_levels(summary: dict) -> None:

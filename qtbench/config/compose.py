@@ -30,6 +30,13 @@ NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("iqa", "niqe_fit", "differentiable"): False,
     ("addons", "pref", "loser_grad"): True,
     ("strong", "on_source"): False,
+    ("pl", "pl_reduction"): "mean",
+    # the reward-agreement knobs and measurement (docs/agreement.md); the section is dropped once emptied
+    ("iqa", "agreement", "alpha"): 0.0,
+    ("iqa", "agreement", "sigma"): 0.0,
+    ("iqa", "agreement", "lo"): 10.0,
+    ("iqa", "agreement", "hi"): 40.0,
+    ("iqa", "agreement", "every"): 10,
 }
 # Groups chosen by dedicated CLI flags; a key=value override of them would bypass the method grammar.
 _RESERVED = {"task": "--task", "framework": "--method", "method": "--method", "seed": "--seed", "scale": "--scale"}
@@ -133,6 +140,7 @@ def validate(cfg: DictConfig, spec: MethodSpec | None = None) -> None:
         _check(s.lr > 0 and s.lr_min >= 0, f"{stage}.lr and {stage}.lr_min must be positive")
         _check(s.crop >= 16 and s.crop % 4 == 0, f"{stage}.crop={s.crop} must be a multiple of 4, >= 16")
     _check(cfg.pl.target_crops in ("random", "grid"), f"pl.target_crops={cfg.pl.target_crops!r}: choose random or grid")
+    _check(cfg.pl.pl_reduction in ("mean", "sum"), f"pl.pl_reduction={cfg.pl.pl_reduction!r}: choose mean or sum")
     _check(0.0 <= cfg.pl.ema_decay < 1.0, f"pl.ema_decay={cfg.pl.ema_decay} must be in [0, 1)")
     for key in ("w_sup", "w_pl"):
         _check(cfg.pl[key] >= 0, f"pl.{key}={cfg.pl[key]} is a loss weight and must be >= 0")
@@ -191,7 +199,18 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict) and path[-1] in node and node[path[-1]] == default:
             del node[path[-1]]
+            _drop_emptied(data, path[:-1])
     return data
+
+
+def _drop_emptied(data: dict, path: tuple[str, ...]) -> None:
+    """Remove the section at ``path`` if removing neutral defaults left it empty (a section added with them)."""
+    node, parents = data, []
+    for key in path:
+        parents.append(node)
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict) and not node and parents:
+        del parents[-1][path[-1]]
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -46,6 +46,10 @@ class PLStageConfig:
     ema_decay: float = 0.99  # source: docs/feasibility.md (0.99 vs 0.999 within noise); official 0.999 (docs/method.md §12)
     w_sup: float = 1.0  # weight of the supervised source L1; source: docs/feasibility.md (w_sup = 1)
     w_pl: float = 1.0  # weight of the pseudo-label L1; source: docs/feasibility.md (w = 1)
+    # how the framework's PL loss combines its labels: "mean" over label weights (qtbench default, MT's scale),
+    # or "sum" over labels (every bank slot / crop adds its loss), as the official code does (docs/method.md §11:
+    # L = L_sup + sum_i L_PL,i); with the bank's slot_reduction=sum this is the official form
+    pl_reduction: str = "mean"
     trajectory_points: int = 4  # student target-test PSNR evaluated at this many points of the stage
     log_every: int = 25  # MLflow logging period (iterations)
     checkpoint_every: int = 50  # full-state checkpoint period (iterations)

@@ -61,6 +61,11 @@ class TrainData:
         self.target_inputs = list(target.inputs)
         self.__target = target  # name-mangled: not part of the public surface
 
+    @property
+    def has_target_labels(self) -> bool:
+        """The target images have hidden clean images (synthetic targets; False for your own unlabelled folder)."""
+        return self.__target.labelled
+
     def target_labels(self, framework: Any) -> list[np.ndarray]:
         """Clean target images aligned with ``target_inputs`` — the oracle control only.
 

@@ -23,10 +23,12 @@ class CandidateMasks:
         candidates: [B,K,3,h,w] the step's candidate PLs.
         compute: [M,3,h,w] images -> [M,1,h,w] masks (e.g. the ensemble's ``block_mask``), in the candidates'
             dtype; called without gradients, once per request that names candidates not computed yet.
+        ref: the [B*K] candidates' clean references (``qtbench.iqa.fidelity.Reference``, an oracle reward,
+            docs/agreement.md); when given, ``compute(images, ref)`` gets the references of the images.
     """
 
-    def __init__(self, candidates: Tensor, compute: Callable[[Tensor], Tensor]) -> None:
-        self.candidates, self._compute = candidates, compute
+    def __init__(self, candidates: Tensor, compute: Callable[..., Tensor], ref=None) -> None:
+        self.candidates, self._compute, self.ref = candidates, compute, ref
         b, k, _, h, w = candidates.shape
         self._masks = candidates.new_empty((b, k, 1, h, w))  # filled row by row as masks are asked for
         self._done = torch.zeros(b, k, dtype=torch.bool, device=candidates.device)
@@ -40,7 +42,10 @@ class CandidateMasks:
             pair = torch.unique(b[need] * kk + k[need])  # each candidate once, however often it is named
             nb, nk = pair // kk, pair % kk
             with torch.no_grad():
-                self._masks[nb, nk] = self._compute(self.candidates[nb, nk])
+                if self.ref is None:
+                    self._masks[nb, nk] = self._compute(self.candidates[nb, nk])
+                else:
+                    self._masks[nb, nk] = self._compute(self.candidates[nb, nk], self.ref.take(pair))
             self._done[nb, nk] = True
             self.computed += pair.numel()
         return self._masks[b, k]

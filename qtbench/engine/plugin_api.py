@@ -47,6 +47,9 @@ class TargetBatch:
         clean: [B,3,h,w] true clean crop, present only for frameworks with ``uses_target_labels``.
         key: [B] spatially aligned crop identity ``image * n_windows + window`` (``pl.target_crops=grid``),
             None with random crops. Banks key their entries by it (docs/method.md §7, §21 item 15).
+        ref: opaque :class:`~qtbench.engine.referee.CropRefs` of the crops when the run's ensemble reads clean
+            references (``fidelity``, docs/agreement.md) or measures agreement; plugins only hand its
+            ``rows``/``windows`` references to the ensemble's ``ref=`` arguments. None otherwise.
     """
 
     index: Tensor
@@ -54,6 +57,7 @@ class TargetBatch:
     strong: Tensor
     clean: Optional[Tensor] = None
     key: Optional[Tensor] = None
+    ref: Optional[Any] = None
 
 
 @dataclass
@@ -79,6 +83,8 @@ class PLBatch:
         norm: optional scalar denominator of the target loss; None = the weight sum (at least 1).
         cache: per-step memo shared by plugins (e.g. the strong view, for the contrastive losses of Semi-UIR
             and Colabator).
+        ref: the flattened [B*K] candidates' clean references (``qtbench.iqa.fidelity.Reference``) when the
+            ensemble reads them (docs/agreement.md), for masks computed later; None otherwise.
     """
 
     candidates: Tensor
@@ -95,6 +101,7 @@ class PLBatch:
     cand_keep: Optional[Tensor] = None
     norm: Optional[Tensor] = None
     cache: dict[str, Any] = field(default_factory=dict)
+    ref: Optional[Any] = None
 
     @classmethod
     def from_candidates(cls, candidates: Tensor) -> "PLBatch":

@@ -24,10 +24,11 @@ from qtbench.engine.build import build_backbone, build_optimizer, build_schedule
 from qtbench.engine.candidate_masks import LabelMasks
 from qtbench.engine.plugin_api import (AddOn, AddOnContext, Framework, FrameworkContext, PLBatch, TargetBatch,
                                        in_phase_order, selects_before)
+from qtbench.engine.referee import AgreementProbe, CropRefs, Referee
 from qtbench.engine.sampler import CropSampler
 from qtbench.engine.student_pass import StudentPass
 from qtbench.engine.timers import StageTimer
-from qtbench.errors import TrainingDiverged
+from qtbench.errors import TrainingDiverged, UserError
 from qtbench.data.containers import TrainData
 
 
@@ -104,8 +105,17 @@ class PLTrainer:
         src = data.source
         self.src_sampler = CropSampler(src.inputs, cfg.pl.crop, self.np_rng, targets=src.target)
         self.tgt_sampler: Optional[CropSampler] = None
+        # clean target crops for reference members and the agreement measurement (docs/agreement.md)
+        needs_ref = ensemble is not None and bool(getattr(ensemble, "needs_reference", False))
+        if needs_ref and not data.has_target_labels:
+            raise UserError("the fidelity (oracle) reward needs clean target images; task.data.unlabelled=DIR has none")
+        every = int(cfg.iqa.agreement.every) if ensemble is not None else 0
+        self.probe = AgreementProbe(every) if every > 0 and data.has_target_labels else None
+        self.referee = framework.uses_target_images and (needs_ref or self.probe is not None)
+        self.needs_ref = needs_ref
         if framework.uses_target_images:
-            labels = data.target_labels(framework) if framework.uses_target_labels else None
+            labels = (data.target_labels(framework) if framework.uses_target_labels
+                      else data.target_labels(Referee()) if self.referee else None)
             self.tgt_sampler = CropSampler(
                 data.target_inputs, cfg.pl.crop, self.np_rng, targets=(labels.__getitem__ if labels else None),
                 mode=cfg.pl.target_crops,
@@ -136,6 +146,7 @@ class PLTrainer:
             "framework": self.framework.state_dict(),
             "addons": [a.state_dict() for a in self.addons],
             "timer": self.timer.state_dict(),
+            "agreement": self.probe.state_dict() if self.probe is not None else None,
             "trajectory": self.trajectory,
             "run_seconds": self.run_seconds,
             **extra,
@@ -153,18 +164,29 @@ class PLTrainer:
         for a, s in zip(self.addons, state["addons"]):
             a.load_state_dict(s)
         self.timer.load_state_dict(state["timer"])
+        if self.probe is not None and state.get("agreement"):
+            self.probe.load_state_dict(state["agreement"])
         self.trajectory = {int(k): v for k, v in state["trajectory"].items()}
         self.run_seconds = state["run_seconds"]
         checkpoint.set_global_rng_state(state["global_rng"])
 
     # -- one step ------------------------------------------------------------------------------------
-    def score(self, pl: PLBatch) -> PLBatch:
-        """Score all B*K candidates with one ensemble call (per member); labels inherit their scores."""
+    def score(self, pl: PLBatch, batch: Optional[TargetBatch] = None) -> PLBatch:
+        """Score all B*K candidates with one ensemble call (per member); labels inherit their scores.
+
+        With clean references (``batch.ref``) the candidates' references go to the ensemble when it reads
+        them, and every ``iqa.agreement.every``-th step the scores and PSNRs are recorded (docs/agreement.md).
+        """
         b, k = pl.candidates.shape[:2]
-        s = self.ensemble.score(pl.candidates.flatten(0, 1))
+        refs = batch.ref if batch is not None else None
+        pl.ref = refs.candidates(k) if refs is not None and self.needs_ref else None
+        s = self.ensemble.score(pl.candidates.flatten(0, 1), ref=pl.ref) if pl.ref is not None else \
+            self.ensemble.score(pl.candidates.flatten(0, 1))
         pl.scores = {name: v.view(b, k) for name, v in s.members.items()}
         pl.score = s.combined.view(b, k)
         pl.label_score = pl.score[:, 0] if pl.owner is None else pl.score.flatten()
+        if self.probe is not None and refs is not None and self.probe.due(self.step):
+            self.probe.record(pl, refs, s.oracle)
         return pl
 
     def student_on_labels(self, student: StudentPass, pl: PLBatch) -> torch.Tensor:
@@ -196,9 +218,11 @@ class PLTrainer:
             if self.tgt_sampler is not None:
                 idx, weak, clean, key = self.tgt_sampler.sample_keyed(cfg.pl.batch_target)
                 strong = strong_view(weak, cfg.strong, self.gen)
+                clean = clean.to(self.device) if clean is not None else None
+                key = key.to(self.device) if key is not None else None
                 batch = TargetBatch(idx, weak.to(self.device), strong.to(self.device),
-                                    clean.to(self.device) if clean is not None else None,
-                                    key.to(self.device) if key is not None else None)
+                                    clean if fw.uses_target_labels else None, key,
+                                    CropRefs(clean, key) if self.referee else None)
             src_in, src_gt = src_in.to(self.device), src_gt.to(self.device)
         pl = None
         if batch is not None:
@@ -209,7 +233,7 @@ class PLTrainer:
                 pl = PLBatch.from_candidates(cands)
             with t("scoring"):
                 if self.ensemble is not None:
-                    pl = self.score(pl)
+                    pl = self.score(pl, batch)
                 for a in self.addons:
                     pl = a.on_score(pl)
                 pl = self.select(pl, batch)
@@ -221,6 +245,8 @@ class PLTrainer:
             if batch is not None:
                 student = StudentPass(self.student, batch.strong)
                 if pl.label.shape[0]:
+                    if cfg.pl.pl_reduction == "sum":  # official: every label's loss adds (docs/method.md §11)
+                        pl.norm = pl.weight.new_ones(())
                     losses["loss/pl"] = fw.target_loss(self.student_on_labels(student, pl), pl)
                 else:  # a bank with nothing stored yet for any crop of this batch
                     losses["loss/pl"] = total.new_zeros(())

@@ -21,14 +21,25 @@ from qtbench.data.containers import ImageSet
 
 
 @torch.no_grad()
-def ensemble_scores(ensemble: torch.nn.Module, images: list[np.ndarray], device) -> np.ndarray:
-    """Combined ensemble score of uint8 images; images of one size go through the ensemble together."""
+def ensemble_scores(ensemble: torch.nn.Module, images: list[np.ndarray], device,
+                    targets: Optional[list[np.ndarray]] = None) -> np.ndarray:
+    """Combined ensemble score of uint8 images; images of one size go through the ensemble together.
+
+    ``targets`` (clean images) are the references of an ensemble that reads them (docs/agreement.md).
+    """
     out = np.zeros(len(images))
     by_size: dict[tuple, list[int]] = {}
     for i, im in enumerate(images):
         by_size.setdefault(im.shape, []).append(i)
     for idx in by_size.values():
-        s = ensemble.score(to_tensor([images[i] for i in idx]).to(device)).combined
+        x = to_tensor([images[i] for i in idx]).to(device)
+        if getattr(ensemble, "needs_reference", False):
+            from qtbench.iqa.fidelity import Reference, noise_ids
+
+            ref = Reference(to_tensor([targets[i] for i in idx]).to(device), noise_ids(np.asarray(idx), -1))
+            s = ensemble.score(x, ref=ref).combined
+        else:
+            s = ensemble.score(x).combined
         out[idx] = s.float().cpu().numpy()
     return out
 
@@ -67,10 +78,10 @@ def level_diagnostics(student: torch.nn.Module, teacher: torch.nn.Module, images
     for q in range(num_levels):
         outs = restore(student, inputs, q, device)
         psnr.append(float(np.mean(score_pairs(outs, targets)[0])))
-        score.append(float(np.mean(ensemble_scores(ensemble, outs, device))))
+        score.append(float(np.mean(ensemble_scores(ensemble, outs, device, targets))))
     t_outs = restore(teacher, inputs, None, device)
     t_psnr = float(np.mean(score_pairs(t_outs, targets)[0]))
-    t_score = float(np.mean(ensemble_scores(ensemble, t_outs, device)))
+    t_score = float(np.mean(ensemble_scores(ensemble, t_outs, device, targets)))
     levels = list(range(num_levels))
     return {
         "levels": levels, "psnr": psnr, "score": score,

@@ -111,9 +111,13 @@ class Member(torch.nn.Module):
 
 @dataclass
 class Scores:
-    """Scores of N images: per-member normalised scores, the weighted combination and the raw member scores."""
+    """Scores of N images: per-member normalised scores, the weighted combination and the raw member scores.
+
+    ``oracle`` is the (noisy) oracle score of the agreement mixing (docs/agreement.md), None without it.
+    """
 
     members: dict[str, Tensor]
     combined: Tensor
     raw: dict[str, Tensor] = field(default_factory=dict)
+    oracle: Optional[Tensor] = None
 

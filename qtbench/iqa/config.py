@@ -77,6 +77,32 @@ class DegProbConfig:
 
 
 @dataclass
+class AgreementConfig:
+    """How far the reward agrees with true fidelity, and how that agreement is measured (docs/agreement.md).
+
+    Every field at its default leaves the run what it was (left out of the run identity, compose.py).
+
+    Args:
+        alpha: mixing weight of the oracle ``fidelity`` score: every member's normalised score ``n`` becomes
+            ``(1 - alpha) n + alpha f``, so the combined score is ``(1 - alpha) s + alpha W f`` (W = sum of the
+            weights, 1 for every preset): 0 = the preset, 1 = the oracle alone (frameworks' own scorers, gate,
+            levels, bank and rewards all follow it). In [0, 1].
+        sigma: standard deviation of seeded Gaussian noise added to the oracle score ``f``, fixed per image
+            crop, window and view (not per step). >= 0; needs ``alpha > 0`` or a ``fidelity`` member.
+        lo, hi: PSNR range (dB) mapped to [0, 1] by the oracle score of the mixing.
+        every: measure agreement (Spearman of each member, the ensemble and the oracle against the PSNR of
+            the scored candidates to their clean crops) on every ``every``-th PL step; 0 = off. Needs clean
+            target images (synthetic targets); skipped on own unlabelled data.
+    """
+
+    alpha: float = 0.0
+    sigma: float = 0.0
+    lo: float = 10.0  # qtbench choice (docs/agreement.md): cpu-scale inputs ~12 dB, outputs 18-30 dB
+    hi: float = 40.0
+    every: int = 10  # qtbench choice: 50 of 500 cpu-scale steps, a few hundred candidates
+
+
+@dataclass
 class IQAConfig:
     """The ``iqa`` section of a run (docs/method.md §3).
 
@@ -88,6 +114,7 @@ class IQAConfig:
         fallback: normalised score of an image/tile a member cannot score (docs/method.md §3.3).
         niqe_fit: options of the ``niqe_fit`` member.
         degprob: options of the ``degprob`` member.
+        agreement: oracle mixing and noise knobs, and the agreement measurement (docs/agreement.md).
     """
 
     preset: str = AUTO
@@ -100,6 +127,7 @@ class IQAConfig:
     fallback: float = 0.5
     niqe_fit: NIQEFitConfig = field(default_factory=NIQEFitConfig)
     degprob: DegProbConfig = field(default_factory=DegProbConfig)
+    agreement: AgreementConfig = field(default_factory=AgreementConfig)
 
 
 def resolve_preset(preset: str, scale: str) -> str:
@@ -177,3 +205,39 @@ def validate_iqa(cfg: Any) -> None:
         raise UserError(f"iqa.degprob.target_frac={dp.target_frac} must be in [0, 1]")
     if len(iqa.members):
         check_members(list(iqa.members), "iqa.members")
+    validate_agreement(cfg)
+
+
+def uses_fidelity(cfg: Any) -> bool:
+    """The run's reward reads hidden clean targets: ``iqa.agreement.alpha > 0`` or a ``fidelity`` member."""
+    from qtbench.iqa.presets import PRESETS
+
+    iqa = cfg.iqa
+    if len(iqa.members):
+        names = [m.name for m in iqa.members]
+    else:
+        preset = resolve_preset(iqa.preset, cfg.scale) if iqa.preset != AUTO or cfg.scale in AUTO_PRESET else ""
+        names = [m.name for m in PRESETS.get(preset, [])]
+    return float(iqa.agreement.alpha) > 0 or "fidelity" in names
+
+
+def validate_agreement(cfg: Any) -> None:
+    """Compose-time checks of ``iqa.agreement`` and of the oracle member (one-line UserError)."""
+    a = cfg.iqa.agreement
+    if not 0.0 <= a.alpha <= 1.0:
+        raise UserError(f"iqa.agreement.alpha={a.alpha} must be in [0, 1] (0 = the preset, 1 = the oracle)")
+    if a.sigma < 0:
+        raise UserError(f"iqa.agreement.sigma={a.sigma} is a standard deviation: use >= 0")
+    if not a.hi > a.lo:
+        raise UserError(f"iqa.agreement needs hi > lo (got lo={a.lo}, hi={a.hi} dB)")
+    if a.every < 0:
+        raise UserError(f"iqa.agreement.every={a.every}: use 0 (off) or a step interval >= 1")
+    oracle = uses_fidelity(cfg)
+    if a.sigma > 0 and not oracle:
+        raise UserError(f"iqa.agreement.sigma={a.sigma} adds noise to the oracle score, but the run has none: "
+                        "set iqa.agreement.alpha > 0 (or add a fidelity member)")
+    if oracle and cfg.task.data.get("unlabelled"):
+        raise UserError("the fidelity (oracle) reward needs the synthetic target's clean images; "
+                        "task.data.unlabelled=DIR has none: drop iqa.agreement.alpha / the fidelity member")
+    if a.sigma > 0 and cfg.pl.target_crops != "grid":
+        raise UserError("iqa.agreement.sigma > 0 keys its fixed noise by grid crop: set pl.target_crops=grid")

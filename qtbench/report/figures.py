@@ -5,7 +5,9 @@
   ``levels/score_i`` and ``levels/psnr_i`` metrics of runs with ``qcond``;
 - ``SWEEP_pl_levels.png``: histogram of the quality levels given to pseudo-labels, per row, from the runs'
   ``summary.json`` artifact (the per-PL combined scores are not logged, their levels are);
-- ``SWEEP_curves.png``: training curves (``loss/total``, ``trajectory/student/target_psnr``) from metric histories.
+- ``SWEEP_curves.png``: training curves (``loss/total``, ``trajectory/student/target_psnr``) from metric histories;
+- ``SWEEP_agreement.png``: delta target-test PSNR vs the reward agreement each run measured, one line per method,
+  controls as bands (:mod:`qtbench.report.agreement_figure`, docs/agreement.md).
 A figure without data is skipped and reported, not an error.
 """
 
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from qtbench import atomic
+from qtbench.report.agreement_figure import agreement_figure
 from qtbench.report.collect import Cell, collect, metric_history, run_summary
 from qtbench.report.layout import METRIC, entry_text, parse_metrics, show
 
@@ -197,9 +200,11 @@ def plot_sweep(spec, uri: str, out_dir: Path, metrics: Optional[list[str]] = Non
         "levels": lambda p: levels(plt, sns, cells, table, p),
         "pl_levels": lambda p: pl_levels(plt, sns, cells, table, uri, p),
         "curves": lambda p: curves(plt, sns, cells, table, uri, p),
+        "agreement": lambda p: agreement_figure(plt, cells, table, p),
     }
     why = {"bars": "no table metric in the finished runs", "levels": "no levels/ metrics (runs without qcond)",
-           "pl_levels": "no PL level histogram in the runs' summaries", "curves": "no metric histories"}
+           "pl_levels": "no PL level histogram in the runs' summaries", "curves": "no metric histories",
+           "agreement": "no run measured reward agreement (iqa/agreement_srcc/ensemble)"}
     written, skipped = [], []
     for kind, job in jobs.items():
         path = job(out / f"{spec.name}_{kind}.png")

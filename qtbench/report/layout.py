@@ -47,6 +47,7 @@ class Entry:
     label: str
     metric: Optional[MetricSpec] = None
     control: bool = False
+    oracle: bool = False  # a run of this row trained with an oracle reward (docs/agreement.md): never ranked
 
 
 @dataclass
@@ -145,8 +146,21 @@ def _entries(axes: tuple[str, ...], cells: list[Cell], labels: dict, controls: s
         if key not in seen:
             is_control = "method" in axes and c.labels.get("method") in controls
             seen[key] = Entry(key, entry_text(c, axes, labels), None, is_control)
+        if oracle_reward(c) and not seen[key].oracle:
+            e = seen[key]
+            seen[key] = Entry(e.key, f"{e.label} {ORACLE_MARK}", e.metric, e.control, True)
     entries = list(seen.values())
     return [e for e in entries if not e.control] + [e for e in entries if e.control]
+
+
+ORACLE_MARK = "[ORACLE reward]"
+ORACLE_NOTE = (f"{ORACLE_MARK}: trained with a reward that reads the hidden clean targets (fidelity member, "
+               "iqa.agreement); a ceiling for calibration, not a method's result; never ranked.")
+
+
+def oracle_reward(c: Cell) -> bool:
+    """The cell's run trained with an oracle reward (MLflow tag ``qtbench.oracle_reward``)."""
+    return c.run is not None and c.run.tags.get("qtbench.oracle_reward") == "true"
 
 
 def _match(c: Cell, axes: tuple[str, ...], entry: Entry) -> bool:
@@ -157,7 +171,8 @@ def _rank(block: Block, group_of) -> None:
     groups: dict[Any, list[tuple[tuple[int, int], float]]] = {}
     for (ri, ci), agg in block.cells.items():
         m = block.metrics[(ri, ci)]
-        if block.rows[ri].control or block.columns[ci].control or not agg.complete or agg.missing:
+        if block.rows[ri].control or block.columns[ci].control or block.rows[ri].oracle or block.columns[ci].oracle \
+                or not agg.complete or agg.missing:
             continue
         rounded = round(agg.mean if m.higher_better else -agg.mean, m.digits)
         groups.setdefault(group_of(ri, ci), []).append(((ri, ci), rounded))
@@ -219,8 +234,11 @@ def build(sweep: SweepRuns, table: dict, name: str, metrics: list[MetricSpec]) -
             blocks.append(block)
     base_label = ("the same framework without the add-ons (F+... - F)" if str(baseline) == HOST
                   else show(baseline, labels)) if baseline is not None else None
+    notes = str(table.get("notes") or "")
+    if any(oracle_reward(c) for c in cells):
+        notes = f"{notes} {ORACLE_NOTE}".strip()
     return Table(name=name, title=str(table.get("title") or name), caption=str(table.get("caption") or ""),
-                 notes=str(table.get("notes") or ""), blocks=blocks, baseline=base_label,
+                 notes=notes, blocks=blocks, baseline=base_label,
                  paired=table.get("paired"), failed=[describe(c) for c in cells if c.status == "failed"],
                  running=[describe(c) for c in cells if c.status == "running"], expected=len(cells),
                  found=sum(c.status == "done" for c in cells))

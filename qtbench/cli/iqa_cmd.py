@@ -1,0 +1,126 @@
+"""``qtbench iqa validity``: how well each IQA score ranks candidates by true PSNR, with no training.
+
+See ``qtbench/iqa/validity.py`` and docs/agreement.md. Writes ``<out>/<task>.json`` and ``<out>/<task>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qtbench.errors import UserError
+
+EPILOG = """examples:
+  qtbench iqa validity --task dehaze --preset offline
+  qtbench iqa validity --task underwater --preset all --scale cpu task.data.pool=debian
+  qtbench iqa validity --task dehaze --preset offline --alphas 0.25,0.5 --sigmas 0.02,0.05
+"""
+
+
+def _floats(text: str, what: str, lo: float, hi: float) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{what}={text!r}: give comma-separated numbers, e.g. 0.25,0.5") from None
+    bad = [v for v in vals if not lo <= v <= hi]
+    if bad:
+        raise UserError(f"{what}: {bad[0]} is outside [{lo:g}, {hi:g}]")
+    return vals
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("iqa", help="IQA tools: reward validity of the presets on the base model's candidates",
+                       description="IQA tools that need no training.")
+    isub = p.add_subparsers(dest="iqa_command", metavar="SUBCOMMAND")
+    v = isub.add_parser(
+        "validity", help="Spearman rho of every member and ensemble vs PSNR on the base model's target-val crops",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Restore every pl.crop grid window of every target-val image with the cached base model, "
+        "score the outputs with each preset's members and ensemble, and print the Spearman correlation of each "
+        "score with the outputs' PSNR to their clean crops (the 'reward validity' table; docs/agreement.md). "
+        "Rows marked ORACLE read the hidden clean images: they calibrate the agreement knobs of "
+        "iqa.agreement (alpha mixing, sigma noise), they are not methods. Writes OUT/TASK.json and OUT/TASK.md.")
+    v.add_argument("--task", default="dehaze", help="task (default dehaze)")
+    v.add_argument("--preset", default="offline", help="a preset name, or 'all' (default offline)")
+    v.add_argument("--seed", type=int, default=0, help="data split and base model seed (default 0)")
+    v.add_argument("--scale", default="cpu", help="scale profile: crop size, base model (default cpu)")
+    v.add_argument("--alphas", default="0.25,0.5,0.75", help="oracle mixing weights to report (default 0.25,0.5,0.75)")
+    v.add_argument("--sigmas", default="0.02,0.05,0.1", help="oracle noise levels to report (default 0.02,0.05,0.1)")
+    v.add_argument("--out", default="results/validity", help="output folder (default results/validity)")
+    v.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    v.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE (e.g. task.data.pool=debian)")
+    v.set_defaults(handler=handle_validity)
+    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+
+
+def handle_validity(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from qtbench import atomic, registry
+    from qtbench.config.compose import compose_run
+    from qtbench.engine.base_stage import get_base_model
+    from qtbench.engine.build import build_backbone, resolve_device
+    from qtbench.iqa.api import IQAContext
+    from qtbench.iqa.ensemble import build_ensemble
+    from qtbench.iqa.presets import PRESETS
+    from qtbench.iqa.validity import (PresetResult, base_candidates, config_for, noisy_oracle, oracle_scores,
+                                      score_preset, to_markdown)
+
+    alphas = _floats(args.alphas, "--alphas", 0.0, 1.0)
+    sigmas = _floats(args.sigmas, "--sigmas", 0.0, float("inf"))
+    if args.preset != "all" and args.preset not in PRESETS:
+        raise UserError(f"unknown --preset {args.preset!r}; choose all or one of {', '.join(sorted(PRESETS))}")
+    presets = sorted(PRESETS) if args.preset == "all" else [args.preset]
+    cfg = compose_run("mt", args.task, args.seed, args.scale, list(args.overrides))
+    if cfg.task.data.get("unlabelled"):
+        raise UserError("reward validity needs the synthetic target's clean images; task.data.unlabelled=DIR has none")
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} exists and is not a folder")
+    if cfg.runtime.threads:
+        import torch
+
+        torch.set_num_threads(cfg.runtime.threads)
+    device = resolve_device(args.device)
+    progress = not args.no_progress
+    task = registry.tasks.get(cfg.task.name).obj(cfg.task)
+    data = task.build(cfg.seed, progress=progress)
+    state, _ = get_base_model(cfg, data.train, device, progress)
+    base = build_backbone(cfg.backbone).to(device)
+    base.load_state_dict(state)
+    val = data.evaluation.val
+    bar = tqdm(total=len(presets) + 1, desc=f"reward validity ({args.task})", disable=not progress, leave=False)
+    cands = base_candidates(base, val, int(cfg.pl.crop), device)
+    bar.update(1)
+    a = cfg.iqa.agreement
+    oracle = oracle_scores(cands, float(a.lo), float(a.hi))
+    ctx = IQAContext(task=cfg.task.name, seed=cfg.seed, data_key=data.key, train=data.train, device=device,
+                     progress=progress)
+    results = []
+    for name in presets:
+        try:
+            ens = build_ensemble(config_for(cfg, name), ctx, scale=cfg.scale)
+            results.append(score_preset(ens, cands, alphas, oracle, device))
+        except UserError as exc:  # e.g. the paper preset without its weight files: reported, not fatal
+            if args.preset != "all":
+                raise
+            results.append(PresetResult(name, skipped=str(exc)))
+        bar.update(1)
+    bar.close()
+    from qtbench.engine.referee import spearman
+
+    out = {"task": args.task, "seed": args.seed, "scale": args.scale, "split": "target-val",
+           "n_candidates": int(cands.images.shape[0]), "crop": int(cfg.pl.crop), "lo": float(a.lo), "hi": float(a.hi),
+           "psnr_mean": float(cands.psnr.mean()), "psnr_std": float(cands.psnr.std()),
+           "presets": [r.__dict__ for r in results], "oracle": spearman(oracle, cands.psnr),
+           "noisy_oracle": noisy_oracle(cands, float(a.lo), float(a.hi), sigmas, args.seed)}
+    md = to_markdown(args.task, out)
+    atomic.write_json(out_dir / f"{args.task}.json", json.loads(json.dumps(out, default=float)))
+    atomic.write_text(out_dir / f"{args.task}.md", md)
+    sys.stdout.write(md)
+    print(f"\ncandidate PSNR {out['psnr_mean']:.2f} +- {out['psnr_std']:.2f} dB; "
+          f"written: {out_dir / (args.task + '.json')}, {out_dir / (args.task + '.md')}")
+    return 0

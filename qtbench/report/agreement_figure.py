@@ -1,0 +1,97 @@
+"""``SWEEP_agreement.png``: the gain of each IQA-driven method against the reward agreement it measured
+(docs/agreement.md).
+
+x: the agreement each run measured, ``iqa/agreement_srcc/ensemble`` (Spearman of the ensemble score with the
+PSNR of the candidates it scored); y: ``delta/student-base/target_psnr``. One line per method through its
+agreement settings (the table's row axes other than ``method``), each point the mean over seeds with +-1 std
+bars on both axes; hollow markers are settings whose runs trained on an oracle reward. Controls (the
+table's ``controls``, by default mt, srconly, oracle) have no agreement axis: each is a horizontal band, the
+95 % bootstrap interval of its mean gain, so a line crossing the ``mt`` band is where the method starts to
+pay off. One panel per task.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from qtbench.report.collect import Cell
+from qtbench.report.layout import METRIC, oracle_reward
+
+X_KEY = "iqa/agreement_srcc/ensemble"
+Y_KEY = "delta/student-base/target_psnr"
+DEFAULT_CONTROLS = ("mt", "srconly", "oracle")
+
+
+def _finite(v: Optional[float]) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: str = Y_KEY) -> tuple[dict, dict]:
+    """Group finished runs: ``({task: {method: {setting: [(x, y, oracle)]}}}, {task: {control: [y]}})``."""
+    controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
+    rows = table.get("rows") or "method"
+    rows = rows if isinstance(rows, list) else [rows]
+    setting_axes = [a for a in rows if a not in ("method", METRIC)]
+    lines: dict = {}
+    bands: dict = {}
+    for c in cells:
+        if c.status != "done":
+            continue
+        m, task = str(c.labels.get("method")), str(c.labels.get("task", ""))
+        y = c.run.metrics.get(y_key)
+        if not _finite(y):
+            continue
+        if m in controls:
+            bands.setdefault(task, {}).setdefault(m, []).append(float(y))
+            continue
+        x = c.run.metrics.get(x_key)
+        if not _finite(x):
+            continue
+        setting = tuple(str(c.labels.get(a)) for a in setting_axes)
+        lines.setdefault(task, {}).setdefault(m, {}).setdefault(setting, []).append((float(x), float(y), oracle_reward(c)))
+    return lines, bands
+
+
+def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optional[Path]:
+    """Draw the figure to ``path``; None when no run measured agreement."""
+    from qtbench.analysis.paired import interval
+    from qtbench.report.figures import _save
+
+    lines, bands = agreement_points(cells, table)
+    if not lines:
+        return None
+    tasks = sorted(lines)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(7.5 * len(tasks), 5.2), squeeze=False, layout="constrained")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    greys = {"mt": "0.35", "srconly": "0.65", "oracle": "tab:green"}
+    for ax, task in zip(axes[0], tasks):
+        for name, ys in sorted(bands.get(task, {}).items()):
+            iv = interval(ys, n_boot=1000, seed=0)
+            lo, hi = (iv.boot_low, iv.boot_high) if iv.n > 1 else (iv.mean, iv.mean)
+            col = greys.get(name, "0.5")
+            ax.axhspan(lo, hi, color=col, alpha=0.18, lw=0)
+            ax.axhline(iv.mean, color=col, lw=1.0, ls="--", label=f"{name} (control, 95 % CI)")
+        for i, (method, settings) in enumerate(sorted(lines[task].items())):
+            pts = []
+            for pts_s in settings.values():
+                a = np.asarray([(x, y) for x, y, _ in pts_s])
+                sd = a.std(axis=0, ddof=1) if len(a) > 1 else np.zeros(2)
+                pts.append((*a.mean(axis=0), *sd, any(o for _, _, o in pts_s)))
+            pts.sort()
+            col = colours[i % len(colours)]
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            ax.plot(xs, ys, color=col, lw=1.4, label=method)
+            for x, y, sx, sy, orc in pts:
+                ax.errorbar(x, y, xerr=sx, yerr=sy, color=col, lw=0.8, capsize=2,
+                            marker="o", mfc="none" if orc else col, mec=col, ms=6)
+        ax.axhline(0.0, color="k", lw=0.6)
+        ax.set_xlabel("measured agreement: Spearman ρ(ensemble score, PSNR of scored PL candidates)")
+        ax.set_ylabel("Δ target-test PSNR vs base (dB)")
+        ax.set_title(f"{task}: gain vs reward agreement (hollow: oracle reward, calibration only)" if task else
+                     "gain vs reward agreement (hollow: oracle reward, calibration only)")
+        ax.legend(fontsize=8, loc="best")
+    return _save(plt, fig, path)
