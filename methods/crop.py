@@ -26,6 +26,7 @@ from qtbench.engine.plugin_api import PLBatch, TargetBatch
 from qtbench.engine.referee import STUDENT, needs_ref
 from qtbench.iqa.fidelity import Reference
 from qtbench.engine.student_pass import StudentPass
+from qtbench.engine.windows import windows
 from qtbench.errors import UserError
 from qtbench.registry import addons
 
@@ -38,16 +39,6 @@ class CropConfig:
     ratio: float = 0.5  # crop side / image side; source: docs/method.md §9 (half height x half width)
     start: float = 0.2  # fraction of the PL stage; source: docs/method.md §9 (local_consistency_start_iter 2000 of 10000)
     windows: str = "independent"  # source: docs/method.md §9 (two independent windows); or "aligned"
-
-
-def windows(x: Tensor, top: Tensor, left: Tensor, size: tuple[int, int]) -> Tensor:
-    """Per-sample windows of ``x`` [B,C,H,W] at (top[b], left[b]) of ``size`` (differentiable gather)."""
-    ch, cw = size
-    b = x.shape[0]
-    rows = top[:, None] + torch.arange(ch, device=x.device)  # [B,ch]
-    cols = left[:, None] + torch.arange(cw, device=x.device)  # [B,cw]
-    idx = torch.arange(b, device=x.device)[:, None, None]
-    return x.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
 def consistency_loss(s1: Tensor, s2: Tensor, weight: float) -> Tensor:

@@ -4,7 +4,8 @@ import pytest
 import torch
 from addon_fakes import FakeEnsemble, FakeStudent
 
-from methods.crop import CroppedConsistency, consistency_loss, windows
+from methods.crop import CroppedConsistency, consistency_loss
+from qtbench.engine.windows import windows
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext, PLBatch, TargetBatch
 from qtbench.engine.student_pass import StudentPass

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from qtbench.engine.windows import windows
 from qtbench.iqa.fidelity import Reference, noise_ids, psnr
 
 STUDENT = 1 << 20  # slot of student outputs; candidate views use 0..K-1
@@ -61,8 +62,6 @@ class CropRefs:
 
     def windows(self, top: Tensor, left: Tensor, size: tuple[int, int], slot: int) -> Reference:
         """References of one window per crop at (top[b], left[b]) of ``size`` (cropped consistency)."""
-        from methods.crop import windows
-
         clean = windows(self._clean, top, left, size)
         return Reference(clean, noise_ids(self._key, slot, top, left, size[0], size[1]))
 

@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from qtbench.report.collect import Cell
+from qtbench.report.figure_io import save
 from qtbench.report.layout import METRIC, oracle_reward
 
 X_KEY = "iqa/agreement_srcc/ensemble"
@@ -59,7 +60,6 @@ def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: 
 def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optional[Path]:
     """Draw the figure to ``path``; None when no run measured agreement."""
     from qtbench.analysis.paired import interval
-    from qtbench.report.figures import _save
 
     lines, bands = agreement_points(cells, table)
     if not lines:
@@ -94,4 +94,4 @@ def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optiona
         ax.set_title(f"{task}: gain vs reward agreement (hollow: oracle reward, calibration only)" if task else
                      "gain vs reward agreement (hollow: oracle reward, calibration only)")
         ax.legend(fontsize=8, loc="best")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)

@@ -17,9 +17,9 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from qtbench import atomic
 from qtbench.report.agreement_figure import agreement_figure
 from qtbench.report.collect import Cell, collect, metric_history, run_summary
+from qtbench.report.figure_io import save
 from qtbench.report.layout import METRIC, entry_text, parse_metrics, show
 
 CURVES = ("loss/total", "trajectory/student/target_psnr")
@@ -80,12 +80,6 @@ def _titled(text: str, col: Optional[str]) -> str:
     return f"{col}: {text}" if col else text
 
 
-def _save(plt, fig, path: Path) -> Path:
-    atomic.save_figure(path, fig, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 def bars(plt, sns, cells: list[Cell], table: dict, metrics, path: Path) -> Optional[Path]:
     import pandas as pd
 
@@ -112,7 +106,7 @@ def bars(plt, sns, cells: list[Cell], table: dict, metrics, path: Path) -> Optio
             _legend_title(ax, _col_axes(table))
         if m.signed:
             ax.axvline(0, color="k", lw=0.8)
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def levels(plt, sns, cells: list[Cell], table: dict, path: Path) -> Optional[Path]:
@@ -139,7 +133,7 @@ def levels(plt, sns, cells: list[Cell], table: dict, path: Path) -> Optional[Pat
             if col:
                 ax.set_title(col)
     fig.suptitle("Quality level vs output (monotone if conditioning works)")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def pl_levels(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) -> Optional[Path]:
@@ -161,7 +155,7 @@ def pl_levels(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) ->
         _legend_title(ax, _row_axes(table))
         ax.set_title(_titled("Quality levels given to pseudo-labels during training (fraction; 95 % CI over seeds)",
                              col))
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def curves(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) -> Optional[Path]:
@@ -181,7 +175,7 @@ def curves(plt, sns, cells: list[Cell], table: dict, uri: str, path: Path) -> Op
             _legend_title(ax, _row_axes(table))
             ax.set_title(_titled(key, col))
             ax.set_xlabel("PL iteration")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def plot_sweep(spec, uri: str, out_dir: Path, metrics: Optional[list[str]] = None,
