@@ -28,6 +28,7 @@ NON_IDENTITY_KEYS = ("runtime",)
 # at that default, so finished runs stay finished and caches stay valid (like task_identity's own-data fields).
 NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("iqa", "niqe_fit", "differentiable"): False,
+    ("iqa", "niqe", "differentiable"): False,
     ("addons", "pref", "loser_grad"): True,
     ("strong", "on_source"): False,
 }
@@ -191,6 +192,11 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict) and path[-1] in node and node[path[-1]] == default:
             del node[path[-1]]
+            if not node and len(path) > 1:  # a section added later, all at its defaults: no trace in old hashes
+                parent = data
+                for key in path[:-2]:
+                    parent = parent[key]
+                del parent[path[-2]]
     return data
 
 
