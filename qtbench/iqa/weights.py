@@ -120,6 +120,11 @@ def require(metric: str) -> dict[str, Any]:
     return kwargs
 
 
+def from_index(metric: str) -> bool:
+    """Are ``metric``'s files converted from package-index archives (``store: pypi``; the classic models)?"""
+    return any(f.store == "pypi" for f in metric_files(metric))
+
+
 class _DownloadBlocked(OSError):
     def __init__(self, url: str) -> None:
         super().__init__(f"download of {url} blocked")
