@@ -132,11 +132,14 @@ def test_classic_preset_runs_offline(classic_files, tmp_path, monkeypatch):
     env = dict(os.environ, HF_HUB_OFFLINE="1", QTBENCH_HOME=os.environ.get("QTBENCH_HOME", str(Path.home() / ".cache/qtbench")))
     out = subprocess.run([sys.executable, "-c", code, "run", "--method", "mt+qualiteacher", "--task", "dehaze",
                           "--scale", "smoke", "iqa.preset=classic", "runtime.threads=1", "pl.iters=2",
+                          "eval.nr_metrics=[piqe,brisque,niqe]",
                           "--runs-dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     (summary,) = tmp_path.glob("dehaze/mt+qualiteacher/s0-*/summary.json")
     s = json.loads(summary.read_text())
     assert s["reward_metrics"] == ["brisque", "niqe"]
+    for key in ("student/target_brisque", "student/target_niqe", "input/target_niqe"):
+        assert np.isfinite(s["metrics"][key]), key
 
 
 def test_ls_lists_the_published_members(classic_files, capsys):
