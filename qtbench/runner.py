@@ -74,6 +74,26 @@ def build_iqa(cfg: DictConfig, data: Any, device: torch.device, progress: bool) 
     return build_ensemble(cfg.iqa, ctx, scale=cfg.scale)
 
 
+def _check_weight_files(cfg: DictConfig, needs_iqa: bool) -> None:
+    """Missing weight files of eval NR metrics and pyiqa ensemble members fail now, before data and base model.
+
+    Raises:
+        UserError: names the file, the cache dir and the fetch command (qtbench.iqa.weights).
+    """
+    from qtbench.eval.metrics import nr_metric
+    from qtbench.iqa import weights
+    from qtbench.iqa.config import resolve_preset
+    from qtbench.iqa.presets import preset_members
+
+    for nr in cfg.eval.nr_metrics:
+        nr_metric(nr)
+    if needs_iqa:
+        members = list(cfg.iqa.members) or preset_members(resolve_preset(cfg.iqa.preset, cfg.scale))
+        for m in members:
+            if m.name not in registry.iqa:
+                weights.require(m.name)
+
+
 def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
     """Run (or resume, or reuse) the run described by ``cfg``; return its summary.
 
@@ -92,11 +112,11 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
     progress = bool(cfg.runtime.progress)
     h = config_hash(cfg)
     rd = run_dir(cfg)
-    rd.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(rd / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-
     method = create_method(cfg)
     framework, addons, oracle = method.framework, method.addons, method.oracle
+    _check_weight_files(cfg, method.needs_iqa)  # before anything is written
+    rd.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(rd / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     task = registry.tasks.get(cfg.task.name).obj(cfg.task)
     data = task.build(cfg.seed, progress=progress)

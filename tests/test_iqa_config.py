@@ -79,5 +79,8 @@ def test_weights_fetch_without_network_is_one_line_exit_2(tmp_path, monkeypatch,
 def test_manifest_lists_the_paper_metrics():
     for metric in weights.preset_metrics("paper"):
         files = weights.metric_files(metric)
-        assert files and all(f.hash_kind in ("sha256", "sha256_prefix", "none") for f in files)
+        assert files and all(f.hash_kind in ("sha256", "sha256_prefix", "none", "derived") for f in files)
+        # a file converted from the package index is pinned by its source's full sha256
+        assert all(f.source["member_sha256"] and len(f.source["archive_sha256"]) == 64 for f in files if f.source)
     assert weights.preset_metrics("offline") == ["piqe"]
+    assert weights.preset_metrics("classic") == ["niqe", "brisque"]

@@ -40,4 +40,22 @@ def handle(args: argparse.Namespace) -> int:
                 extra.append("source: " + e.source)
             for line in extra:
                 print(f"  {'':<14}  {line}")
+        if kind == "iqa":
+            _published_members()
     return 0
+
+
+def _published_members() -> None:
+    """pyiqa members whose published models come from the package index, and whether they are fetched."""
+    from qtbench.iqa import weights
+
+    for name in weights.load_manifest()["metrics"]:
+        files = weights.metric_files(name)
+        if not weights.from_index(name):
+            continue
+        state = "available" if all(f.path().is_file() for f in files) else \
+            f"not fetched: {weights.fetch_command(name)}"
+        src = files[0].source or {}
+        print(f"  {name:<14}pyiqa {name} with the published model ({state})")
+        print(f"  {'':<14}  source: {src.get('archive')}:{src.get('member', '').split('/', 1)[-1]}; "
+              f"{src.get('model')}")

