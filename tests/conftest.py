@@ -31,3 +31,14 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 
 def read_summary(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "summary.json").read_text())
+
+
+# Module fixtures that train a run or a study: every test that uses one belongs to the slow tier, whatever its own
+# duration (the fixture's cost lands on whichever test of the module runs first).
+SLOW_FIXTURES = {"smoke_run", "study8"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

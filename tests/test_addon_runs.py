@@ -20,6 +20,7 @@ def qt_run(tmp_path_factory):
     return out, read_summary(_run_dir(out.stdout))
 
 
+@pytest.mark.slow
 def test_full_method_writes_level_diagnostics(qt_run):
     out, s = qt_run
     assert s["iqa_preset"] == "offline"
@@ -34,6 +35,7 @@ def test_full_method_writes_level_diagnostics(qt_run):
     assert "quality levels" in out.stdout and "piqe*" in out.stdout and "Spearman rho" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["mt+qcond", "mt+qualiteacher-pref", "mt+qcond+pref+crop"])
 def test_variants_run(method, tmp_path):
     out = run_cli("run", "--method", method, *SMOKE, "--runs-dir", str(tmp_path), "pl.iters=5",
@@ -43,12 +45,14 @@ def test_variants_run(method, tmp_path):
     assert s["levels"] is not None and s["iqa_preset"] == "offline"
 
 
+@pytest.mark.slow
 def test_pref_without_qcond_fails_clearly(tmp_path):
     out = run_cli("run", "--method", "mt+pref", *SMOKE, "--runs-dir", str(tmp_path))
     assert out.returncode != 0
     assert "add-on 'pref' requires 'qcond'" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_bit_identically(tmp_path, monkeypatch):
     """Bank, gate percentiles, level histogram and the add-ons' generators all live in the checkpoint."""
     from qtbench.config.compose import compose_run

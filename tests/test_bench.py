@@ -24,6 +24,7 @@ def _load(path):
     return data
 
 
+@pytest.mark.slow
 def test_bench_scoring_quick(tmp_path):
     out = run_cli("bench", "--which", "scoring", "--scale", "smoke", "--quick", "--out", str(tmp_path), timeout=600)
     assert out.returncode == 0, out.stderr
@@ -43,6 +44,7 @@ def test_bench_scoring_quick(tmp_path):
     assert not (tmp_path / "step.json").exists()
 
 
+@pytest.mark.slow
 def test_bench_step_quick(tmp_path):
     out = run_cli("bench", "--which", "step", "--scale", "smoke", "--quick", "--no-musiq", "--out", str(tmp_path),
                   timeout=600)
@@ -64,6 +66,7 @@ def test_bench_step_quick(tmp_path):
     assert "loss/crop" in res["rows"]["mt+qcond+crop"]["last_step_metrics"]
 
 
+@pytest.mark.slow
 def test_bench_step_from_the_schedule(tmp_path):
     """--start schedule: each variant runs its own PL schedule from step 0 to the timed step (a filled bank)."""
     counts = {}
@@ -82,6 +85,7 @@ def test_bench_step_from_the_schedule(tmp_path):
 
 @pytest.mark.parametrize("launcher", ["local", pytest.param("slurm", marks=[
     pytest.mark.slurm, pytest.mark.skipif(shutil.which("sbatch") is None, reason="no SLURM here (sbatch not on PATH)")])])
+@pytest.mark.slow
 def test_bench_sweep_small(tmp_path, launcher):
     """10 cells, 1 repeat: the JSON, the fast skip path (no mlflow/torch import), the parent closed in the background."""
     from qtbench.report.bench_md import render_file
@@ -140,6 +144,7 @@ def test_looped_scores_and_mask_match_batched():
     (["--scale", "paper"], "add --device cuda"),
     (["--device", "cuda", "--scale", "smoke"], "no CUDA GPU"),
 ])
+@pytest.mark.slow
 def test_paper_scale_and_cuda_without_a_gpu_fail_in_one_line(tmp_path, args, needle):
     if torch.cuda.is_available() and "--device" in args:
         pytest.skip("this machine has a GPU")

@@ -1,5 +1,6 @@
 """Full-state checkpoints: round trip and atomic writes."""
 
+import pytest
 import numpy as np
 import torch
 
@@ -16,6 +17,7 @@ def _trainer(cfg, data, base, run_dir):
                      lambda metrics, step: None, progress=False)
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_continues_identically(tmp_path):
     cfg = compose_run("mt", "dehaze", scale="smoke", overrides=["pl.iters=6", "pl.checkpoint_every=3"])
     data = registry.tasks.get("dehaze").obj(cfg.task).build(cfg.seed, progress=False)

@@ -26,6 +26,7 @@ def smoke_run(tmp_path_factory):
     return runs, out
 
 
+@pytest.mark.slow
 def test_smoke_run_prints_table_and_writes_summary(smoke_run):
     runs, out = smoke_run
     for word in ("base", "teacher", "student", "PSNR", "SSIM"):
@@ -59,12 +60,14 @@ def test_mlflow_holds_the_run(smoke_run):
     assert {"summary.json", "config.yaml", "grid.png"} <= names
 
 
+@pytest.mark.slow
 def test_second_identical_command_reuses_the_run(smoke_run):
     runs, first = smoke_run
     again = run_cli(*SMOKE, "--runs-dir", str(runs))
     assert again.returncode == 0 and "already finished" in again.stdout
 
 
+@pytest.mark.slow
 def test_same_seed_twice_gives_identical_metrics(smoke_run, tmp_path):
     runs, first = smoke_run
     out = run_cli(*SMOKE, "--runs-dir", str(tmp_path))
@@ -72,6 +75,7 @@ def test_same_seed_twice_gives_identical_metrics(smoke_run, tmp_path):
     assert read_summary(_run_dir(out.stdout))["metrics"] == read_summary(_run_dir(first.stdout))["metrics"]
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_resumes_to_the_same_metrics(tmp_path):
     args = [*SMOKE, "pl.iters=200", "pl.checkpoint_every=10"]
     ref = run_cli(*args, "--runs-dir", str(tmp_path / "ref"))
@@ -109,6 +113,7 @@ def test_kill_9_then_rerun_resumes_to_the_same_metrics(tmp_path):
         (("--runs-dir", "/etc/hostname/runs"), "not writable"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):
     runs = tmp_path / "runs"
     base = ["run", "--method", "mt", "--task", "dehaze", "--scale", "smoke", "--runs-dir", str(runs)]
@@ -125,6 +130,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):
     assert not runs.exists()
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_message(tmp_path):
     out = run_cli(*SMOKE, "--runs-dir", str(tmp_path), "pl.lr=1e6", "pl.iters=40")
     assert out.returncode == 1

@@ -16,6 +16,7 @@ def test_default_composes_with_feasibility_defaults():
     assert cfg.task.data.pool == "wheels"
 
 
+@pytest.mark.slow
 def test_scales_compose_and_build():
     smoke = compose_run("mt", "dehaze", scale="smoke")
     assert smoke.pl.iters < 50
@@ -28,6 +29,7 @@ def test_scales_compose_and_build():
     assert n_cpu <= 500_000
 
 
+@pytest.mark.slow
 def test_overrides_apply_and_change_the_hash():
     a = compose_run("mt", "dehaze", overrides=["pl.iters=300"])
     b = compose_run("mt", "dehaze")
@@ -35,6 +37,7 @@ def test_overrides_apply_and_change_the_hash():
     assert config_hash(b) == config_hash(compose_run("mt", "dehaze"))
 
 
+@pytest.mark.slow
 def test_runtime_keys_are_not_identity():
     a = compose_run("mt", "dehaze", runs_dir="/tmp/x", overrides=["runtime.progress=false"])
     b = compose_run("mt", "dehaze", runs_dir="/tmp/y")
@@ -42,6 +45,7 @@ def test_runtime_keys_are_not_identity():
     assert run_dir(a).name == run_dir(b).name
 
 
+@pytest.mark.slow
 def test_seed_and_method_are_identity():
     base = config_hash(compose_run("mt", "dehaze"))
     assert config_hash(compose_run("mt", "dehaze", seed=1)) != base
@@ -72,6 +76,7 @@ def test_addon_config_group():
         (["iqa.niqe_fit.patch=200", "iqa.niqe_fit.calib_crop=300"], "iqa.niqe_fit.calib_crop=300 is larger"),
     ],
 )
+@pytest.mark.slow
 def test_bad_overrides_fail_at_compose_time(overrides, message):
     with pytest.raises(UserError, match=message):
         compose_run("mt", "dehaze", overrides=overrides)

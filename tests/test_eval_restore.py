@@ -53,6 +53,7 @@ def folders(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_eval_paired_folder_table_and_json(run, folders, tmp_path, capsys):
     rd, s = run
     out = tmp_path / "e.json"
@@ -74,6 +75,7 @@ def test_eval_unpaired_all_levels_and_teacher(run, folders, capsys):
     assert all(f"teacher@{q}" in text for q in range(8))
 
 
+@pytest.mark.slow
 def test_eval_log_adds_nr_metrics_to_the_finished_run(run, folders, tmp_path, capsys):
     """--log: the NR means land in the run's own MLflow run under the runner's names, for `qtbench table`."""
     from mlflow.tracking import MlflowClient
@@ -146,6 +148,7 @@ def test_restore_keeps_names_formats_and_never_overwrites(run, folders, tmp_path
     assert main(["restore", "--checkpoint", str(rd), "--input", str(out), "--output", str(out)]) == 2
 
 
+@pytest.mark.slow
 def test_restore_corrupt_file_fails_cleanly_then_skip_bad(run, folders, tmp_path):
     rd, _ = run
     out = tmp_path / "out"
@@ -157,6 +160,7 @@ def test_restore_corrupt_file_fails_cleanly_then_skip_bad(run, folders, tmp_path
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg", "c.webp"]
 
 
+@pytest.mark.slow
 def test_data_show_writes_a_contact_sheet(tmp_path, capsys):
     out = tmp_path / "sheet.png"
     assert main(["data", "show", "--task", "underwater", "--scale", "smoke", "--rows", "2", "--output", str(out)]) == 0

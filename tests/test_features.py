@@ -59,6 +59,7 @@ def test_base_encoder_features_are_frozen_and_offline():
     assert x.grad is not None and all(p.grad is None for p in base.parameters())
 
 
+@pytest.mark.slow
 def test_vgg19_missing_weights_fail_fast(tmp_path, monkeypatch):
     from qtbench.config.compose import compose_run
 

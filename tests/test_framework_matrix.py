@@ -61,6 +61,7 @@ def runs_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("matrix_runs")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", matrix())
 def test_cell_trains_and_evaluates(method, runs_dir):
     from qtbench.config.compose import compose_run

@@ -210,6 +210,7 @@ def test_colabator_mask_options():
     ("semiuir", []),
     ("colabator+maug", []),
 ])
+@pytest.mark.slow
 def test_interrupted_run_resumes_bit_identically(method, extra, tmp_path, monkeypatch):
     """Stored PLs, running quantiles and counters live in the checkpoint (docs/frameworks.md §3.6, §4.6); 48-px crops
     make 4 keys per image, so stores are revisited within 8 steps."""

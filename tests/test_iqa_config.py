@@ -12,6 +12,7 @@ from qtbench.iqa import weights
 from qtbench.iqa.presets import PRESETS
 
 
+@pytest.mark.slow
 def test_auto_preset_resolves_per_scale():
     smoke = compose_run("mt", "dehaze", scale="smoke")
     assert smoke.iqa.preset == "offline" and smoke.iqa.block_size == 16
@@ -38,6 +39,7 @@ def test_paper_preset_is_the_official_ensemble():
         ("iqa.niqe_fit.patch=15", "must be even"),
     ],
 )
+@pytest.mark.slow
 def test_bad_iqa_config_fails_at_compose(override, match):
     with pytest.raises(UserError, match=match):
         compose_run("mt", "dehaze", scale="smoke", overrides=[override])

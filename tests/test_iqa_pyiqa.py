@@ -83,6 +83,7 @@ def test_unknown_and_full_reference_names():
         PyiqaMember(MemberConfig(name="ssim"))
 
 
+@pytest.mark.slow
 def test_musiq_with_random_weights_file_builds_scores_and_passes_gradients(torch_home):
     import pyiqa
 

@@ -32,6 +32,7 @@ def _sweep(tmp_path: Path, name: str, methods: str = "mt, srconly", base: str = 
     return p
 
 
+@pytest.mark.slow
 def test_local_sweep_skips_finished_cells_and_reruns_a_deleted_one(tmp_path):
     runs = tmp_path / "runs"
     f = _sweep(tmp_path, "loc")
@@ -59,6 +60,7 @@ def test_local_sweep_skips_finished_cells_and_reruns_a_deleted_one(tmp_path):
     assert {r.info.status for r in found} == {"FINISHED"}
 
 
+@pytest.mark.slow
 def test_failed_cell_is_reported_with_its_log_and_retried(tmp_path):
     runs = tmp_path / "runs"
     f = tmp_path / "bad.yaml"
@@ -103,6 +105,7 @@ def server(tmp_path):
     assert stop.returncode == 0, stop.stderr
 
 
+@pytest.mark.slow
 def test_parallel_jobs_lose_nothing_on_a_tracking_server(server, tmp_path):
     import submitit
     from mlflow.tracking import MlflowClient
@@ -143,6 +146,7 @@ def test_parallel_jobs_lose_nothing_on_a_tracking_server(server, tmp_path):
         assert {r.info.status for r in found} == {"FINISHED"}
 
 
+@pytest.mark.slow
 def test_a_sweep_run_seed_by_seed_keeps_one_table(tmp_path):
     """--seeds naming a subset launches only those cells; the parent run (and so the table) keeps all."""
     runs = tmp_path / "runs"

@@ -94,6 +94,7 @@ def test_sanitize_key() -> None:
     assert sanitize_key("../x") == "__/x"
 
 
+@pytest.mark.slow
 def test_log_and_read_back(store, client, tmp_path) -> None:
     tr = Tracker(store, "qtbench-test", "run-a", tags=run_tags("h1"))
     tr.log_params(flatten({"task": {"name": "dehaze"}, "lr": 5e-5}))
@@ -173,6 +174,7 @@ def test_two_trackers_coexist_and_context_manager(store, client) -> None:
     assert a.experiment_id != b.experiment_id
 
 
+@pytest.mark.slow
 def test_parallel_first_use_of_one_sqlite_store(tmp_path):
     """Several processes opening a fresh store at once: none fails on schema creation."""
     import subprocess

@@ -42,6 +42,7 @@ def test_member_differentiates_only_when_asked_and_with_grad_enabled(photos, mod
         assert torch.equal(m.raw(x), niqe_mod.niqe_scores(x.detach(), m.mu, m.cov, 32))  # scores stay exact
 
 
+@pytest.mark.slow
 def test_the_option_at_its_default_keeps_run_identities():
     base = compose_run("mt+qualiteacher", "dehaze", scale="smoke")
     same = compose_run("mt+qualiteacher", "dehaze", scale="smoke", overrides=["iqa.niqe_fit.differentiable=false"])

@@ -77,6 +77,7 @@ def _edge_cases(size: int) -> torch.Tensor:
     return x
 
 
+@pytest.mark.slow
 def test_nearest_in_table_equals_exhaustive_argmin():
     tab = nf.aggd_table(torch.float64, torch.device("cpu"))
     t = tab.r_gam
@@ -110,6 +111,7 @@ def test_features_identical_on_whole_photos(photos):
         assert _same(fast, ref) and _same(sharp, sharp_ref)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [64, 32])
 def test_scores_equal_on_teacher_like_real_crops(photos, model, size):
     mu, cov = model

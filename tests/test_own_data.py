@@ -116,6 +116,7 @@ def _build(task: str, overrides: list[str]):
     return cfg, registry.tasks.get(task).obj(cfg.task).build(cfg.seed, progress=False)
 
 
+@pytest.mark.slow
 def test_own_folders_replace_pool_sets(own_dirs):
     d = own_dirs
     cfg, data = _build("lowlight", [f"task.data.paired={d / 'paired'}", f"task.data.unlabelled={d / 'unlabelled'}",
@@ -131,6 +132,7 @@ def test_own_folders_replace_pool_sets(own_dirs):
     assert paired_test.evaluation.test.ids == ["own:t0"] and paired_test.evaluation.test.labelled
 
 
+@pytest.mark.slow
 def test_own_data_errors(own_dirs, tmp_path):
     d = own_dirs
     with pytest.raises(UserError, match="broken.png"):
@@ -161,6 +163,7 @@ def test_unset_own_data_keeps_identities():
     assert config_hash(other) != config_hash(cfg)
 
 
+@pytest.mark.slow
 def test_changed_folder_content_changes_the_identity(tmp_path):
     from qtbench.config.compose import config_hash
 

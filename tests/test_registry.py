@@ -44,6 +44,7 @@ def test_own_plugins_come_through_entry_points():
     assert registry.frameworks.get("oracle").obj.uses_target_labels
 
 
+@pytest.mark.slow
 def test_ls_cli_lists_frameworks_with_descriptions():
     out = run_cli("ls", "frameworks")
     assert out.returncode == 0, out.stderr

@@ -78,6 +78,7 @@ def _csv(path: Path) -> dict[tuple[str, str], dict]:
     return {(r["row"], r["metric"]): r for r in csv.DictReader(io.StringIO(path.read_text()))}
 
 
+@pytest.mark.slow
 def test_table_values_match_mlflow_and_rebuild_byte_for_byte(swept):
     res = swept / "results" / "tables"
     out = run_cli("table", "rep.yaml", "--runs-dir", "runs", cwd=swept)
@@ -130,6 +131,7 @@ def test_table_values_match_mlflow_and_rebuild_byte_for_byte(swept):
     assert [r.data.tags.get("qtbench.command") for r in parent] == [command]
 
 
+@pytest.mark.slow
 def test_missing_cell_renders_with_runs_found(swept, tmp_path):
     store = tmp_path / "runs"
     store.mkdir()
@@ -147,6 +149,7 @@ def test_missing_cell_renders_with_runs_found(swept, tmp_path):
     assert not (tmp_path / "results/tables/rep.tex").exists()
 
 
+@pytest.mark.slow
 def test_a_metric_no_finished_run_reports_is_na_not_missing(swept, tmp_path):
     # the wheels pool has no real set: finished runs carry no real-set scores, which is "n/a", not "no run"
     out = run_cli("table", "rep.yaml", "--runs-dir", "runs", "--format", "md,tex", "--results", str(tmp_path),
@@ -165,6 +168,7 @@ def test_a_metric_no_finished_run_reports_is_na_not_missing(swept, tmp_path):
     assert rows[("mt", "student/real_piqe")]["unmeasured"] == "2"  # finished, but no real set to score
 
 
+@pytest.mark.slow
 def test_plot_writes_the_figures(swept):
     out = run_cli("plot", "rep.yaml", "--runs-dir", "runs", cwd=swept)
     assert out.returncode == 0, out.stderr
@@ -173,6 +177,7 @@ def test_plot_writes_the_figures(swept):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", kind
 
 
+@pytest.mark.slow
 def test_report_rewrites_only_between_markers(swept, tmp_path):
     results = tmp_path / "results"
     shutil.copytree(swept / "results" / "tables", results / "tables")
@@ -198,6 +203,7 @@ def test_report_rewrites_only_between_markers(swept, tmp_path):
     assert again.returncode == 0 and "up to date" in again.stdout
 
 
+@pytest.mark.slow
 def test_errors_are_one_line(tmp_path):
     (tmp_path / "s.yaml").write_text(SWEEP.replace("name: rep", "name: nothing"))
     for args, msg in ((("table", "nope"), "unknown sweep 'nope'"),

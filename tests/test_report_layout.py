@@ -73,6 +73,7 @@ def test_replace_section_keeps_everything_outside_the_markers():
     assert appended.startswith("a\n\n## ") and appended.endswith("<!-- report:bench:start -->\nx\n<!-- report:bench:end -->\n")
 
 
+@pytest.mark.slow
 def test_list_valued_rows_and_columns_have_labels():
     """Shipped tables never show a raw override list (``[{name:piqe,...}]``) as a row or column header."""
     for path in SWEEPS:

@@ -60,6 +60,7 @@ def test_bad_sweep_files_name_the_line(tmp_path, text, line, message):
     (GOOD.replace("[mt, srconly]", "[mt, mt]"), 5, "duplicate cell"),
     (GOOD.replace("base: [pl.iters=2]", "base: [pl.iterz=2]"), 5, "pl.iterz"),
 ])
+@pytest.mark.slow
 def test_bad_cells_fail_before_launching_anything(tmp_path, text, line, message):
     p = _write(tmp_path, text)
     runs = tmp_path / "runs"
@@ -69,6 +70,7 @@ def test_bad_cells_fail_before_launching_anything(tmp_path, text, line, message)
     assert not runs.exists()
 
 
+@pytest.mark.slow
 def test_seed_sharing_gives_the_same_identity_as_a_direct_compose(tmp_path):
     from qtbench.config.compose import compose_run, config_hash
     from qtbench.launch.expand import expand
@@ -79,6 +81,7 @@ def test_seed_sharing_gives_the_same_identity_as_a_direct_compose(tmp_path):
         assert config_hash(cfg) == c["hash"]
 
 
+@pytest.mark.slow
 def test_dry_run_and_plan_write_nothing(tmp_path):
     p = _write(tmp_path, GOOD)
     runs = tmp_path / "runs"
@@ -91,6 +94,7 @@ def test_dry_run_and_plan_write_nothing(tmp_path):
     assert not runs.exists()
 
 
+@pytest.mark.slow
 def test_narrowing_seeds_or_tasks_chooses_what_to_launch_and_keeps_the_sweep(tmp_path):
     from qtbench.launch.sweep_file import with_overrides
 
@@ -107,10 +111,16 @@ def test_narrowing_seeds_or_tasks_chooses_what_to_launch_and_keeps_the_sweep(tmp
     assert "18 cells" in out.stdout and "would launch 9 local processes" in out.stdout
 
 
+# Sweeps that replicate a 5-seed study's settings elsewhere may use 3 seeds (docs/agreement.md): the replicate on a
+# task with a real set, and the faithfulness rows beside the study.
+REPLICATES = {"reward_agreement_underwater", "reward_faithfulness"}
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_sweep_file_is_well_formed(path):
     spec = load_sweep(path)
-    assert len({c.seed for c in spec.cells}) >= 5, "tables use >= 5 seeds (docs/architecture.md §2)"
+    seeds = 3 if path.stem in REPLICATES else 5
+    assert len({c.seed for c in spec.cells}) >= seeds, f"tables use >= {seeds} seeds (docs/architecture.md §2)"
     assert spec.table.get("metrics") and "qtbench sweep sweeps/" in path.read_text()
 
 

@@ -125,6 +125,7 @@ def runs_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("runs")  # one MLflow store for all runs: creating one costs seconds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS[1:])  # dehaze runs are covered by test_cli_run / test_addon_runs
 @pytest.mark.parametrize("method", ["mt", "mt+qualiteacher"])
 def test_tiny_runs(task, method, runs_dir):

@@ -1,5 +1,6 @@
 """Pruned trials stop training early; a worker killed with SIGKILL mid-trial does not stop the study."""
 
+import pytest
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from conftest import run_cli
 from tune_helpers import CHEAP, TUNE, load_study, states, write_space
 
 
+@pytest.mark.slow
 def test_pruned_trials_stop_training_early(tmp_path):
     runs = tmp_path / "runs"
     # a threshold no PSNR can reach: every trial must be pruned at its first val report
@@ -46,6 +48,7 @@ def _running_trial_with_report(journal_dir: Path, name: str, deadline: float):
     raise AssertionError("no trial reached mid-training in time")
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_worker_mid_trial_still_completes_the_study(tmp_path):
     runs = tmp_path / "runs"
     args = [*TUNE, "--space", str(write_space(tmp_path)), "--study", "k", "--runs-dir", str(runs), "--n-trials", "8",

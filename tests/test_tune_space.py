@@ -67,6 +67,7 @@ def test_config_level_errors_before_anything_is_written(tmp_path, space, kw, mes
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_shipped_loss_weights_space_is_valid_for_qualiteacher(tmp_path):
     text = (Path(__file__).resolve().parent.parent / "sweeps/spaces/loss_weights.yaml").read_text()
     spec, _ = prepare(_request(tmp_path, text, method="mt+qualiteacher"))
@@ -85,6 +86,7 @@ def test_value_formatting_round_trips_through_hydra():
     ("params:\n  pl.w_pl: {type: float, low: 2.0, high: 1.0}\n", "low 2.0 > high 1.0"),
     ("params:\n  pl.nope: {type: float, low: 0.1, high: 1.0}\n", "unknown config key"),
 ])
+@pytest.mark.slow
 def test_cli_bad_space_is_one_line_exit_2_nothing_written(tmp_path, body, message):
     path = write_space(tmp_path, body)
     runs = tmp_path / "runs"

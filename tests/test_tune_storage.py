@@ -21,6 +21,7 @@ def _spec(tmp_path, storage=None, **kw):
     return StudySpec(**d)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage", [None, "rdb"])
 def test_a_trial_without_heartbeat_is_failed_and_retried(tmp_path, storage):
     url = f"sqlite:///{tmp_path / 'o.db'}" if storage else None

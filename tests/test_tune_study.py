@@ -22,6 +22,7 @@ def study8(tmp_path_factory):
     return root, runs, args, out
 
 
+@pytest.mark.slow
 def test_eight_trials_on_two_local_workers_finish(study8):
     _, runs, _, out = study8
     study = load_study(runs, NAME)
@@ -64,6 +65,7 @@ def test_trials_are_mlflow_children_of_the_study_run(study8):
             assert run.info.status == "FINISHED" and run.data.metrics["tune/value"] == pytest.approx(t.value)
 
 
+@pytest.mark.slow
 def test_rerun_adds_trials_to_the_same_study(study8):
     _, runs, args, _ = study8
     out = run_cli(*args, "--n-trials", "2", "--workers", "1", timeout=180)  # workers are not part of the study
@@ -73,12 +75,14 @@ def test_rerun_adds_trials_to_the_same_study(study8):
     assert c.get("COMPLETE", 0) + c.get("PRUNED", 0) == 10, c
 
 
+@pytest.mark.slow
 def test_rerun_with_other_settings_is_refused(study8):
     _, _, args, _ = study8
     out = run_cli(*args, "pl.w_sup=0.5", "--n-trials", "1", timeout=120)
     assert out.returncode == 2 and "exists with different overrides" in out.stderr
 
 
+@pytest.mark.slow
 def test_report_and_tuned_config_reproduce_the_best_trial(study8, tmp_path):
     root, runs, _, _ = study8
     results = root / "results"
