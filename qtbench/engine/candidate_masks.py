@@ -3,7 +3,7 @@
 ``qcond`` gives every label a block-wise trust mask (docs/method.md §3.3), and a mask depends on its own candidate
 alone. A step has B x K candidates, but most never become labels: a bank stores only the candidates that
 enter its top k (59 % of new candidates over steps 1-100 of a cpu-scale run, 10 % over steps 401-500:
-``python tests/step_by_hand.py bank-entry``), and ``filter``/Semi-UIR keep one view per crop. So masks are
+``python scripts/step_by_hand.py bank-entry``), and ``filter``/Semi-UIR keep one view per crop. So masks are
 computed on first request, in one batched call per request, and each candidate's mask at most once a step.
 The masks that are used are those of computing them all up front, up to float rounding.
 """

@@ -1,12 +1,12 @@
 """By-hand step measurements behind BENCHMARKS.md's notes that `qtbench bench` does not make (pytest skips it).
 
-    python tests/step_by_hand.py ratio [--warm 100] [METHOD] [-- KEY=VALUE ...]
+    python scripts/step_by_hand.py ratio [--warm 100] [METHOD] [-- KEY=VALUE ...]
         alternating rounds of mt and METHOD (default mt+qualiteacher) in one process; --warm N first runs
         both trainers from step 0 for N steps (a filled bank, a drifted teacher, as `qtbench bench --start
         schedule` does) instead of a cold start (`--start cold`)
-    python tests/step_by_hand.py ab METHOD KEY=VALUE
+    python scripts/step_by_hand.py ab METHOD KEY=VALUE
         METHOD with and without one override (e.g. runtime.channels_last=false), alternating rounds
-    python tests/step_by_hand.py bank-entry [STEPS]
+    python scripts/step_by_hand.py bank-entry [STEPS]
         share of new candidates that enter the bank, per 100 steps of a mt+qualiteacher run from step 0
 
 All at cpu scale, dehaze, seed 0, one thread; medians of the per-round ratios are printed.

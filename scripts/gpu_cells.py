@@ -1,6 +1,6 @@
 """Run a few cpu-scale cells on a lent GPU and append one JSON line each; a by-hand check (not collected by pytest).
 
-    python tests/gpu_cells.py OUT_JSONL TASK SEED METHOD[@KEY=VALUE,...] [METHOD...] [-- OVERRIDE...]
+    python scripts/gpu_cells.py OUT_JSONL TASK SEED METHOD[@KEY=VALUE,...] [METHOD...] [-- OVERRIDE...]
 
 Each METHOD runs on the debian pool at cpu scale with ``runtime.device=cuda`` (``QTBENCH_DEVICE`` overrides), the
 overrides after ``--`` applying to all of them and ``@KEY=VALUE,...`` to that one. A row holds the target-val and

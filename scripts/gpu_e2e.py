@@ -1,6 +1,6 @@
 """End-to-end check of the runner on a GPU, by hand (not collected by pytest: CI has no GPU).
 
-    python tests/gpu_e2e.py cuda      # or cpu
+    python scripts/gpu_e2e.py cuda      # or cpu
 
 Runs ``runner.execute`` at smoke scale for mt+qualiteacher twice (two runs must agree), once stopped at step 8
 and resumed from its checkpoint (must agree with the uninterrupted run), then mt, srconly and other frameworks.
