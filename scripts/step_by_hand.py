@@ -1,4 +1,4 @@
-"""By-hand step measurements behind BENCHMARKS.md's notes that `qtbench bench` does not make (pytest skips it).
+"""By-hand step measurements behind BENCHMARKS.md's notes that `qtbench bench` does not make (a script, not a test).
 
     python scripts/step_by_hand.py ratio [--warm 100] [METHOD] [-- KEY=VALUE ...]
         alternating rounds of mt and METHOD (default mt+qualiteacher) in one process; --warm N first runs
