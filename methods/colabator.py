@@ -2,9 +2,10 @@
 
 Per crop key one pooled PL with its global scores and its pixel trust mask. The teacher's candidate is
 scored globally and on tiles by two members (MUSIQ and DA-CLIP: the preset's quality and degradation
-roles); the tile maps, upsampled, make the mask ``M = (M_musiq + M_clip) / 2``. On the first visit the candidate is stored; later it replaces the
-pooled PL only if *every* score improves or ties (``m_new >= m_old`` and ``c_new >= c_old``: a Pareto rule),
-otherwise the student trains on the pooled PL and its pooled mask. Loss: masked L1 plus the contrastive
+roles); the tile maps, upsampled, make the mask ``M = (M_musiq + M_clip) / 2``. On the first visit the
+candidate is stored; later it replaces the pooled PL only if *every* score improves or ties
+(``m_new >= m_old`` and ``c_new >= c_old``: a Pareto rule), otherwise the student trains on the pooled PL
+and its pooled mask. Loss: masked L1 plus the contrastive
 perceptual term (negative = strong input).
 
 Left out (docs/frameworks.md §4.7): the ASM term (needs a backbone that outputs a transmission map; with none it

@@ -1,9 +1,9 @@
 """``semiuir``: Semi-UIR's reliable-bank mean teacher (Huang et al., CVPR 2023; docs/frameworks.md §3).
 
 Per crop key one stored PL, initialised black (``create_candidate.py``). Each step the teacher's candidate
-replaces it only when its MUSIQ-role (quality role) score beats *both* the student's strong-view output and the stored
-PL; the student then trains toward the (possibly new) stored PL with L1 plus the contrastive regulariser
-(positive = PL, negative = strong input). The PL term is weighted by a sigmoid ramp-up
+replaces it only when its MUSIQ-role score (the preset's quality role) beats *both* the student's strong-view
+output and the stored PL; the student then trains toward the (possibly new) stored PL with L1 plus the
+contrastive regulariser (positive = PL, negative = strong input). The PL term is weighted by a sigmoid ramp-up
 ``0.2 exp(-5 (1 - t/T)^2)`` over the first half of the stage (100 of 200 epochs), and the teacher follows
 the warm-up EMA ``min(1 - 1/(t+1), 0.996)``.
 

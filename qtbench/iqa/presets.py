@@ -45,14 +45,16 @@ PRESETS: dict[str, list[MemberConfig]] = {
     # The paper's roles with published classical models (docs/iqa.md, "classic preset"): 0.4 / 0.2 / 0.4 as the
     # official s = 0.4 m + 0.2 c + 0.4 b (docs/method.md §3.2).
     "classic": [
-        # quality role (MUSIQ's) -> NIQE with the original pristine model (pyiqa's niqe). Range: pyiqa's metadata for niqe
-        # (score_range "~0, ~100", lower_better), the same rule as piqe in `offline`: n = 1 - niqe / 100, clamped
-        # because NIQE of a flat crop can exceed 100 (as niqe_fit is clamped). Gradient: iqa.niqe.differentiable.
+        # quality role (MUSIQ's) -> NIQE with the original pristine model (pyiqa's niqe). Range: pyiqa's
+        # metadata for niqe (score_range "~0, ~100", lower_better), the same rule as piqe in `offline`:
+        # n = 1 - niqe / 100, clamped because NIQE of a flat crop can exceed 100 (as niqe_fit is clamped).
+        # Gradient: iqa.niqe.differentiable.
         MemberConfig(name="niqe", weight=0.4, lo=0.0, hi=100.0, lower_better=True, clamp=True),
         # degradation role (DA-CLIP's 1 - P(degraded)) -> degprob, exactly as in `offline`
         MemberConfig(name="degprob", weight=0.2),
-        # statistics role (BRISQUE's) -> pyiqa's brisque with the LIVE SVR, the official normalisation of the paper preset:
-        # b = (100 - max(raw, 0)) / 100, clipped from below only (docs/method.md §3.1); no gradient, as officially
+        # statistics role (BRISQUE's) -> pyiqa's brisque with the LIVE SVR, the official normalisation of the
+        # paper preset: b = (100 - max(raw, 0)) / 100, clipped from below only (docs/method.md §3.1); no gradient,
+        # as officially
         MemberConfig(name="brisque", weight=0.4, lo=0.0, hi=100.0, lower_better=True, clamp=False, floor=0.0),
     ],
 }
