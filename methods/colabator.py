@@ -1,10 +1,11 @@
 """``colabator``: Colabator's coherence-based optimal label pool (Fang et al., NeurIPS 2024; docs/frameworks.md §4).
 
 Per crop key one pooled PL with its global scores and its pixel trust mask. The teacher's candidate is
-scored globally and on tiles by two members (MUSIQ and DA-CLIP roles); the tile maps, upsampled, make the
-mask ``M = (M_musiq + M_clip) / 2``. On the first visit the candidate is stored; later it replaces the
-pooled PL only if *every* score improves or ties (``m_new >= m_old`` and ``c_new >= c_old``: a Pareto rule),
-otherwise the student trains on the pooled PL and its pooled mask. Loss: masked L1 plus the contrastive
+scored globally and on tiles by two members (MUSIQ and DA-CLIP: the preset's quality and degradation
+roles); the tile maps, upsampled, make the mask ``M = (M_musiq + M_clip) / 2``. On the first visit the
+candidate is stored; later it replaces the pooled PL only if *every* score improves or ties
+(``m_new >= m_old`` and ``c_new >= c_old``: a Pareto rule), otherwise the student trains on the pooled PL
+and its pooled mask. Loss: masked L1 plus the contrastive
 perceptual term (negative = strong input).
 
 Left out (docs/frameworks.md §4.7): the ASM term (needs a backbone that outputs a transmission map; with none it
@@ -27,6 +28,7 @@ from qtbench.engine.candidate_masks import CandidateMasks, LabelMasks
 from qtbench.engine.features import build_features, check_features
 from qtbench.engine.plugin_api import Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
+from qtbench.iqa.presets import DEGRADATION, QUALITY
 from qtbench.registry import frameworks
 
 WEIGHT_MAPS = ("addition", "multiplication")
@@ -37,7 +39,8 @@ CLIP_SIGNS = ("corrected", "official")
 class ColabatorConfig:
     """Options of :class:`LabelPool`."""
 
-    # [MUSIQ role, DA-CLIP role]; None = the preset's (paper: musiq, clipiqa; offline: piqe, degprob);
+    # [MUSIQ role, DA-CLIP role]; None = the preset's quality and degradation roles (qtbench/iqa/presets.py ROLES:
+    # paper musiq, clipiqa; offline piqe, degprob; classic niqe, degprob);
     # source: docs/frameworks.md §4.2 step 4 (MUSIQ + DA-CLIP, no BRISQUE)
     members: Optional[list[str]] = None
     # trust-mask tile in px; None = iqa.block_size (the scale's tile); source: docs/frameworks.md §4.3 (32 at 288 px)
@@ -100,11 +103,11 @@ class LabelPool(Framework):
         if o.pixel_weight < 0 or o.cp_weight < 0:
             raise UserError("framework.pixel_weight and framework.cp_weight are loss weights: use >= 0")
         check_features(o.features)
-        resolve_members(cfg, o.members, ("musiq", "clip"), "colabator")
+        resolve_members(cfg, o.members, (QUALITY, DEGRADATION), "colabator")
         require_grid(cfg, "colabator")
 
     def setup(self, ctx: FrameworkContext) -> None:
-        self.members = resolve_members(ctx.cfg, self.cfg.members, ("musiq", "clip"), "colabator")
+        self.members = resolve_members(ctx.cfg, self.cfg.members, (QUALITY, DEGRADATION), "colabator")
         self.block = int(self.cfg.block_size if self.cfg.block_size is not None else ctx.cfg.iqa.block_size)
         self.use_store = "bank" not in ctx.addons  # the top-k bank replaces the pool
         self.ensemble = ctx.ensemble

@@ -22,9 +22,8 @@ from torch import Tensor
 
 from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
+from qtbench.iqa.presets import QUALITY, role_member
 from qtbench.registry import addons
-
-AUG_MEMBER = {"paper": "musiq", "offline": "piqe"}  # MUSIQ and its offline stand-in (qtbench/iqa/presets.py)
 
 
 @dataclass
@@ -36,8 +35,8 @@ class GateConfig:
     tau_aug: float = 1.0  # source: docs/method.md §6.2, §19 (drop_threshold_aug_robust = 1.0: a no-op)
     # members left out of drop 1; source: docs/method.md §6.2 (std([m, b]): DA-CLIP, the semantic member, excluded)
     multi_exclude: list[str] = field(default_factory=lambda: ["degprob", "clipiqa", "daclip"])
-    # drop-2 member; source: docs/method.md §6.2 (std of MUSIQ over the views). None = MUSIQ's counterpart of the
-    # preset (paper: musiq, offline: piqe), or the first member of a custom ensemble
+    # drop-2 member; source: docs/method.md §6.2 (std of MUSIQ over the views). None = the preset's quality role
+    # (MUSIQ's; qtbench/iqa/presets.py ROLES), or the first member of a custom ensemble
     aug_member: Optional[str] = None
     target_drop_rate: float = 0.10  # calibrated mode; source: docs/method.md §6.2 (enable_drop_stat: ~10 % intended)
     window: int = 1024  # calibrated mode: crops of running history the percentiles are taken over
@@ -115,7 +114,8 @@ class DualDropGate(AddOn):
         self.multi = [n for n in names if n not in set(self.options.multi_exclude)]
         aug = self.options.aug_member
         if aug is None:
-            aug = AUG_MEMBER[self.preset] if AUG_MEMBER.get(self.preset) in names else names[0]
+            aug = role_member(self.preset, QUALITY)
+            aug = aug if aug in names else names[0]
         self.aug = aug
         if self.aug not in names:
             raise UserError(f"addons.gate.aug_member={self.aug!r} is not an ensemble member ({', '.join(names)})")

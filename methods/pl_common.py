@@ -1,8 +1,9 @@
 """Parts shared by the baseline frameworks ``filter``, ``semiuir`` and ``colabator`` (docs/frameworks.md §2-§4).
 
 - own scorers: Semi-UIR scores with MUSIQ, Colabator with MUSIQ + DA-CLIP; they use the run's ensemble
-  members that play those roles (``paper`` preset: musiq, clipiqa; ``offline``: piqe, degprob), so the
-  engine's one batched scoring call per member serves framework and add-ons alike (docs/frameworks.md §5);
+  members that play those roles as the preset declares them (the quality and degradation roles,
+  qtbench/iqa/presets.py ``ROLES``), so the engine's one batched scoring call per member serves framework
+  and add-ons alike (docs/frameworks.md §5);
 - the PL loss: weighted (masked) L1 plus the contrastive regulariser, negative = the strong-view input;
 - Semi-UIR's schedules: sigmoid consistency ramp-up and the warm-up EMA.
 """
@@ -19,16 +20,13 @@ from torch import Tensor
 from qtbench.engine.features import FeatureExtractor, contrastive_ratio
 from qtbench.engine.plugin_api import PLBatch
 from qtbench.errors import UserError
+from qtbench.iqa.presets import preset_members, role_member
 
-# role -> ensemble member per preset; source: qtbench/iqa/presets.py (offline members mirror the paper's)
-SCORER = {"musiq": {"paper": "musiq", "offline": "piqe"}, "clip": {"paper": "clipiqa", "offline": "degprob"}}
 STRONG = "strong"  # PLBatch.cache key: the step's strong views [B,3,h,w] (contrastive negatives)
 
 
 def ensemble_names(cfg: DictConfig) -> list[str]:
     """Member names of the run's ensemble, known at compose time (custom members or the preset's)."""
-    from qtbench.iqa.presets import preset_members
-
     if len(cfg.iqa.members):
         return [m.name for m in cfg.iqa.members]
     return [m.name for m in preset_members(cfg.iqa.preset)]
@@ -39,8 +37,8 @@ def resolve_members(cfg: DictConfig, given: Optional[list[str]], roles: tuple[st
 
     Args:
         cfg: the run config.
-        given: ``framework.members`` (None: the preset's members for the roles).
-        roles: e.g. ``("musiq", "clip")``.
+        given: ``framework.members`` (None: the members the preset declares for the roles).
+        roles: e.g. ``(QUALITY, DEGRADATION)`` (qtbench/iqa/presets.py).
         who: framework name, for messages.
 
     Raises:
@@ -49,9 +47,12 @@ def resolve_members(cfg: DictConfig, given: Optional[list[str]], roles: tuple[st
     names = ensemble_names(cfg)
     if given is None:
         if len(cfg.iqa.members):
-            raise UserError(f"{who} scores with {'+'.join(roles)}: with custom iqa.members give "
+            raise UserError(f"{who} scores with the {'+'.join(roles)} role member(s): with custom iqa.members give "
                             f"framework.members=[{','.join(['NAME'] * len(roles))}] from {', '.join(names)}")
-        out = [SCORER[r][cfg.iqa.preset] for r in roles]
+        out = [role_member(cfg.iqa.preset, r) for r in roles]
+        if None in out:
+            raise UserError(f"iqa.preset={cfg.iqa.preset} declares no member for the {'+'.join(roles)} role(s) "
+                            f"{who} scores with; give framework.members=[{','.join(['NAME'] * len(roles))}]")
     else:
         out = list(given)
     if len(out) != len(roles):

@@ -1,9 +1,9 @@
 """``semiuir``: Semi-UIR's reliable-bank mean teacher (Huang et al., CVPR 2023; docs/frameworks.md §3).
 
 Per crop key one stored PL, initialised black (``create_candidate.py``). Each step the teacher's candidate
-replaces it only when its MUSIQ-role score beats *both* the student's strong-view output and the stored
-PL; the student then trains toward the (possibly new) stored PL with L1 plus the contrastive regulariser
-(positive = PL, negative = strong input). The PL term is weighted by a sigmoid ramp-up
+replaces it only when its MUSIQ-role score (the preset's quality role) beats *both* the student's strong-view
+output and the stored PL; the student then trains toward the (possibly new) stored PL with L1 plus the
+contrastive regulariser (positive = PL, negative = strong input). The PL term is weighted by a sigmoid ramp-up
 ``0.2 exp(-5 (1 - t/T)^2)`` over the first half of the stage (100 of 200 epochs), and the teacher follows
 the warm-up EMA ``min(1 - 1/(t+1), 0.996)``.
 
@@ -37,6 +37,7 @@ from qtbench.engine.features import build_features, check_features
 from qtbench.engine.plugin_api import Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.engine.referee import BLACK, STUDENT, needs_ref
 from qtbench.errors import UserError
+from qtbench.iqa.presets import QUALITY
 from qtbench.registry import frameworks
 
 EMA_MODES = ("warmup", "engine")
@@ -47,7 +48,8 @@ INITS = ("black", "teacher")
 class SemiUIRConfig:
     """Options of :class:`ReliableBank`."""
 
-    # the MUSIQ-role member; None = the preset's (paper: musiq, offline: piqe); source: docs/frameworks.md §3.3 step 3
+    # the MUSIQ-role member; None = the preset's quality role (qtbench/iqa/presets.py ROLES: paper musiq, offline
+    # piqe, classic niqe); source: docs/frameworks.md §3.3 step 3
     members: Optional[list[str]] = None
     consistency_weight: float = 0.2  # lambda_max; source: docs/frameworks.md §3.3 step 5, §3.4
     rampup: float = 0.5  # ramp-up length as a fraction of the stage; source: docs/frameworks.md §3.4 (100 of 200 epochs)
@@ -107,11 +109,11 @@ class ReliableBank(Framework):
             if o[key] not in allowed:
                 raise UserError(f"framework.{key}={o[key]!r}: choose {' or '.join(allowed)}")
         check_features(o.features)
-        resolve_members(cfg, o.members, ("musiq",), "semiuir")
+        resolve_members(cfg, o.members, (QUALITY,), "semiuir")
         require_grid(cfg, "semiuir")
 
     def setup(self, ctx: FrameworkContext) -> None:
-        self.member = resolve_members(ctx.cfg, self.cfg.members, ("musiq",), "semiuir")[0]
+        self.member = resolve_members(ctx.cfg, self.cfg.members, (QUALITY,), "semiuir")[0]
         self.use_store = "bank" not in ctx.addons  # the top-k bank replaces the reliable bank
         self.ensemble, self.student, self.total_iters = ctx.ensemble, ctx.student, ctx.total_iters
         self.store.setup(ctx.n_keys, ctx.device)

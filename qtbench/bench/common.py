@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from qtbench.iqa import pyiqa_adapter
 from qtbench.iqa.api import MemberConfig
 from qtbench.iqa.pyiqa_member import PyiqaMember
 
@@ -36,12 +37,9 @@ class RandomMusiqMember(PyiqaMember):
 
     @staticmethod
     def _build(name: str, device: torch.device | str) -> torch.nn.Module:
-        import pyiqa
-
         with torch.random.fork_rng(devices=[]):  # same random network every time, global RNG untouched
             torch.manual_seed(0)
-            metric = pyiqa.create_metric(name, as_loss=False, pretrained=False, device=torch.device(device))
-        return metric.net.eval()
+            return pyiqa_adapter.create(name, device, pretrained=False).net
 
 
 def with_random_musiq(ensemble: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -152,10 +150,8 @@ def machine(threads: int, device: str = "cpu") -> dict[str, Any]:
 
 def provenance(args: Any, command: str, mach: dict[str, Any]) -> dict[str, Any]:
     """The header of a result file; ``mach`` gets its end-of-bench load average here."""
-    import pyiqa
-
     mach = dict(mach, load_end=list(os.getloadavg()))
-    return {"machine": mach, "torch": torch.__version__, "pyiqa": getattr(pyiqa, "__version__", None),
+    return {"machine": mach, "torch": torch.__version__, "pyiqa": pyiqa_adapter.version(),
             "python": platform.python_version(), "git": _git(),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": command,
             "settings": {k: v for k, v in vars(args).items() if k not in ("handler", "command")}}

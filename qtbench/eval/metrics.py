@@ -5,25 +5,20 @@ implemented here in torch, batched, so evaluation needs no per-image Python loop
 2004 exactly as ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, data_range=1)`` computes it, so numbers are comparable with published tables.
 
-No-reference metrics go through pyiqa (:class:`NRMetric`), with its metadata (``lower_better``,
-``score_range``) carried by the object, as pyiqa's own ``create_metric`` does.
+No-reference metrics go through pyiqa (:class:`NRMetric`, via :mod:`qtbench.iqa.pyiqa_adapter`), with its
+metadata (``lower_better``, ``score_range``) carried by the object, as pyiqa's own ``create_metric`` does.
 """
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import functools
-import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from qtbench.errors import UserError
+from qtbench.iqa import pyiqa_adapter
 
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; a finite cap keeps means and CSVs usable
 
@@ -31,8 +26,6 @@ PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; a finite cap keeps m
 _SSIM_SIGMA = 1.5
 _SSIM_WIN = 11  # skimage: 2 * int(truncate * sigma + 0.5) + 1 with truncate = 3.5
 _SSIM_K1, _SSIM_K2 = 0.01, 0.03
-
-_DOWNLOAD_TIMEOUT_S = 30.0  # a firewalled host that drops packets would otherwise block forever
 
 
 def _check_pair(pred: Tensor, target: Tensor) -> None:
@@ -112,31 +105,15 @@ def ssim(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
     return s.flatten(1).mean(dim=1).to(torch.float32)
 
 
-_socket_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _download_timeout(seconds: float) -> Iterator[None]:
-    """Give urllib downloads (pyiqa's torch.hub fetches) a finite timeout while a metric is built."""
-    with _socket_lock:
-        old = socket.getdefaulttimeout()
-        if old is None:
-            socket.setdefaulttimeout(seconds)
-        try:
-            yield
-        finally:
-            socket.setdefaulttimeout(old)
-
-
 class NRMetric:
     """A no-reference IQA metric from pyiqa, built on first use and called on whole batches.
 
     Construction is cheap (it only reads pyiqa's metadata and validates the name), so configs and
     registries can list metrics without building networks; the pyiqa model is created by
-    :meth:`build` or the first call.
+    :meth:`build` or the first call. Metadata and construction are :mod:`qtbench.iqa.pyiqa_adapter`'s.
 
     Args:
-        name: a pyiqa NR metric name, e.g. ``"piqe"`` or ``"entropy"`` (both work offline).
+        name: a pyiqa NR metric name, e.g. ``"piqe"`` or ``"entropy"`` (both work offline); case-insensitive.
         device: torch device the metric runs on.
 
     Attributes:
@@ -147,24 +124,14 @@ class NRMetric:
 
     def __init__(self, name: str, device: str = "cpu") -> None:
         """Validate ``name`` and check the files of index-sourced models (UserError when unknown or missing)."""
-        from pyiqa.default_model_configs import DEFAULT_CONFIGS  # lazy: importing pyiqa takes ~2 s
-
         key = name.lower()
-        if key not in DEFAULT_CONFIGS:
-            close = difflib.get_close_matches(key, list(DEFAULT_CONFIGS), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else "; see pyiqa.list_models(metric_mode='NR')"
-            raise UserError(f"unknown pyiqa metric {name!r}{hint}")
-        cfg = DEFAULT_CONFIGS[key]
-        if cfg.get("metric_mode") != "NR":
-            raise UserError(f"pyiqa metric {name!r} is full-reference; a no-reference (NR) metric is needed here")
-        from qtbench.iqa import weights
-
+        meta = pyiqa_adapter.info(key)
         # published models converted from the package index: a missing file fails now, with the fetch command
-        self._kwargs: dict[str, Any] = weights.require(key) if weights.from_index(key) else {}
+        pyiqa_adapter.check_weights(key, offline=False)
         self.name = key
         self.device = str(device)
-        self.lower_better: bool = bool(cfg.get("lower_better", False))
-        self.score_range: str = str(cfg.get("score_range", ""))
+        self.lower_better: bool = meta.lower_better
+        self.score_range: str = meta.score_range
         self._model: Any = None
 
     def __repr__(self) -> str:
@@ -173,28 +140,14 @@ class NRMetric:
     def build(self) -> NRMetric:
         """Create the pyiqa model now (idempotent), to fail early rather than at the first batch.
 
+        Files outside the manifest may be downloaded, with a socket timeout.
+
         Raises:
             UserError: the metric's weights are not cached and cannot be downloaded, or an optional
                 package it needs is missing.
         """
-        if self._model is not None:
-            return self
-        import pyiqa
-
-        try:
-            with _download_timeout(_DOWNLOAD_TIMEOUT_S):
-                model = pyiqa.create_metric(self.name, as_loss=False, device=self.device, **self._kwargs)
-        except OSError as e:
-            # URLError, requests/HF-hub connection errors, LocalEntryNotFoundError, timeouts: all OSError
-            raise UserError(
-                f"NR metric {self.name!r} needs pretrained weights that are not cached and could not be "
-                f"downloaded ({type(e).__name__}: {e}); fetch them on a machine with network access "
-                f"(`qtbench weights fetch`) or use an offline metric (piqe, entropy)"
-            ) from e
-        except ImportError as e:
-            raise UserError(f"NR metric {self.name!r} needs an optional package that is not installed ({e})") from e
-        model.eval()
-        self._model = model
+        if self._model is None:
+            self._model = pyiqa_adapter.create(self.name, self.device, offline=False)
         return self
 
     @torch.no_grad()
@@ -211,6 +164,8 @@ class NRMetric:
             raise ValueError(f"expected [B,3,H,W] images, got shape {tuple(images.shape)}")
         self.build()
         x = images.detach().to(self.device, torch.float32).clamp(0.0, 1.0)
+        # pyiqa's InferenceModel sets its own cuDNN flags, so pyiqa_adapter.scoring() cannot reach inside it;
+        # evaluation metrics run on the CPU (nr_metric's callers), where TF32 does not exist
         scores = self._model(x)
         return scores.reshape(-1).to(images.device, torch.float32)
 

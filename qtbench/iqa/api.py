@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from qtbench.errors import UserError
-from qtbench.iqa.config import MemberConfig  # defined torch-free for the config schema; part of this contract
+from qtbench.iqa.member_config import MemberConfig  # torch-free for the config schema; part of this contract
 
 __all__ = ["IQAContext", "Member", "MemberConfig", "Scores"]
 

@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from qtbench.errors import UserError
+from qtbench.iqa.member_config import MemberConfig
+from qtbench.iqa.presets import PRESETS
 
 AUTO = "auto"
 CUSTOM = "custom"  # what Ensemble.preset says when iqa.members overrides the preset
 # auto -> preset per scale: the paper's members need weight files that are not on a CPU laptop (docs/install.md §3.5)
 AUTO_PRESET = {"smoke": "offline", "cpu": "offline", "paper": "paper"}
-
-
-@dataclass
-class MemberConfig:
-    """One ensemble member (docs/method.md §3.1).
-
-    Args:
-        name: a registered member (``niqe_fit``, ``degprob``) or any pyiqa NR metric name (``piqe``, ``musiq``...).
-        weight: weight in the combined score (docs/method.md §3.2); must be >= 0.
-        lo, hi: raw score range used for normalisation (None: the member's own range).
-        lower_better: direction of the raw score (None: the member's own metadata).
-        clamp: clip the normalised score to [0, 1] (the official code does not clip MUSIQ; BRISQUE only from below).
-        floor: clip the *raw* score from below before normalising (official BRISQUE: ``max(raw, 0)``); None = no floor.
-    """
-
-    name: str = "piqe"
-    weight: float = 1.0
-    lo: Optional[float] = None
-    hi: Optional[float] = None
-    lower_better: Optional[bool] = None
-    clamp: bool = False
-    floor: Optional[float] = None
 
 
 @dataclass
@@ -151,12 +131,6 @@ def resolve_preset(preset: str, scale: str) -> str:
     return AUTO_PRESET[scale]
 
 
-def _pyiqa_nr_names() -> list[str]:
-    from pyiqa.default_model_configs import DEFAULT_CONFIGS  # lazy: importing pyiqa takes ~2 s
-
-    return [k for k, v in DEFAULT_CONFIGS.items() if v["metric_mode"] == "NR"]
-
-
 def check_member_names(names: list[str]) -> None:
     """Every name is a registered member or a pyiqa NR metric, else a :class:`UserError` with close matches."""
     from qtbench import registry
@@ -164,7 +138,9 @@ def check_member_names(names: list[str]) -> None:
     unknown = [n for n in names if n not in registry.iqa]
     if not unknown:
         return
-    known = registry.iqa.names() + _pyiqa_nr_names()
+    from qtbench.iqa import pyiqa_adapter  # only for names qtbench does not register: reads pyiqa (~2 s)
+
+    known = registry.iqa.names() + pyiqa_adapter.nr_names()
     for name in unknown:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
@@ -195,8 +171,6 @@ def validate_iqa(cfg: Any) -> None:
     Raises:
         UserError: unknown preset or member, negative weight, bad range, bad sizes.
     """
-    from qtbench.iqa.presets import PRESETS
-
     iqa = cfg.iqa
     if iqa.preset != AUTO and iqa.preset not in PRESETS:
         raise UserError(f"unknown iqa.preset {iqa.preset!r}; choose auto or one of {', '.join(sorted(PRESETS))}")
@@ -222,8 +196,6 @@ def validate_iqa(cfg: Any) -> None:
 
 def uses_fidelity(cfg: Any) -> bool:
     """The run's reward reads hidden clean targets: ``iqa.agreement.alpha > 0`` or a ``fidelity`` member."""
-    from qtbench.iqa.presets import PRESETS
-
     iqa = cfg.iqa
     if len(iqa.members):
         names = [m.name for m in iqa.members]

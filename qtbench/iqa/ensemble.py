@@ -242,9 +242,17 @@ class Ensemble(torch.nn.Module):
 
 
 def member_factory(name: str) -> Any:
-    """The factory building member ``name``: a registered member class, else the pyiqa wrapper."""
+    """The factory building member ``name``: a registered member class, else the pyiqa wrapper.
+
+    pyiqa's ``niqe`` stays a plain pyiqa metric for weights and listings (its model is fetched like BRISQUE's)
+    but is scored by its own subclass, which handles images smaller than NIQE's block (niqe_member.py).
+    """
     if name in registry.iqa:
         return registry.iqa.get(name).obj
+    if name == "niqe":
+        from qtbench.iqa.niqe_member import NIQEMember
+
+        return NIQEMember
     from qtbench.iqa.pyiqa_member import PyiqaMember
 
     return PyiqaMember

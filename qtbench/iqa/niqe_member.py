@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from qtbench.iqa import pyiqa_adapter
 from qtbench.iqa.api import IQAContext, MemberConfig
 from qtbench.iqa.niqe_fit import niqe_scores
 from qtbench.iqa.pyiqa_member import PyiqaMember
@@ -53,7 +54,8 @@ class NIQEMember(PyiqaMember):
             if min(images.shape[-2:]) < BLOCK:
                 return self._ours(images)
             try:
-                return self.net(images).reshape(-1).to(torch.float32)
+                with pyiqa_adapter.scoring():  # float64 inside, so TF32 changes nothing; the one policy anyway
+                    return self.net(images).reshape(-1).to(torch.float32)
             except RuntimeError:  # torch.linalg.LinAlgError: pinv of NaN features (a flat block)
                 return self._ours(images)
 

