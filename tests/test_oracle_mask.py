@@ -61,3 +61,31 @@ def test_masked_pl_loss_never_pushes_away_from_a_label():
     g = pred.grad
     assert torch.all(g[0] == 0)  # the 5 dB label: no trust, no push (was +-1/6 / numel, away from it)
     assert torch.all(g[1:] * (pred - x)[1:].detach() >= 0)  # elsewhere: toward the label
+
+
+def _check_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "oracle_pref_check.py"
+    spec = importlib.util.spec_from_file_location("oracle_pref_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pipeline_check_skips_the_pushed_down_levels_and_catches_a_collapse():
+    """The measured smoke runs (docs/agreement.md): before the mask floor level 0 collapsed to 2.03 dB."""
+    levels = list(range(8))
+    before = [2.03, 12.24, 13.36, 11.79, 2.02, 2.02, 2.02, 18.37]
+    after = [13.86, 13.68, 13.85, 13.54, 2.04, 2.04, 2.04, 17.98]
+    check = _check_script().level_checks
+    c = check(levels, before, [4, 5, 6], 9.45)
+    assert abs(c["margin"] - 5.01) < 1e-9 and c["kept"] == [0, 1, 2, 3, 7]
+    assert c["lowest"] == 0 and not c["no_collapse"]
+    c = check(levels, after, [4, 5, 6], 9.45)
+    assert abs(c["margin"] - 4.12) < 1e-9 and c["lowest"] == 3 and c["no_collapse"]
+    # ranks of (13.86, 13.68, 13.85, 13.54, 17.98) are (4, 2, 3, 1, 5): rho = 1 - 6 * 18 / (5 * 24) = 0.1
+    assert abs(c["rho_kept"] - 0.1) < 1e-9
+    # without pushed-down levels the official loser levels count: a collapse below the input
+    assert not check(levels, after, [], 9.45)["no_collapse"]
