@@ -17,6 +17,7 @@ from torch import Tensor
 from qtbench import registry
 from qtbench.iqa.api import IQAContext, Member, MemberConfig, Scores
 from qtbench.iqa.config import CUSTOM, check_members, resolve_preset
+from qtbench.iqa.fidelity import MASK_FLOOR
 from qtbench.iqa.presets import preset_members
 
 if False:  # typing only (no import cycle at runtime)
@@ -199,7 +200,8 @@ class Ensemble(torch.nn.Module):
             ref: clean references of the images (tiled alongside them), needed when :attr:`needs_reference`.
 
         Returns:
-            [N,1,H,W] mask = ``sum_i w_i * upsample(tile scores of member i)``.
+            [N,1,H,W] mask = ``sum_i w_i * upsample(tile scores of member i)``; the oracle's tile scores (and a
+            ``fidelity`` member's) enter as ``max(f, 0)``: a weight, never negative (docs/agreement.md §1).
         """
         x = self._prep(images)
         n, _, h, w = x.shape
@@ -211,6 +213,7 @@ class Ensemble(torch.nn.Module):
         if self.needs_reference:  # references are tiled like the images; the oracle is always blockwise
             tref = ref.tiles(nh, nw, th, tw) if ref is not None else None
             f = self._oracle_score(tiles, tref, False).reshape(n, nh, nw) if self.oracle is not None else None
+            f = f.clamp_min(MASK_FLOOR) if f is not None else None  # a trust weight, never negative
             for k, wt in (self.weights if weights is None else weights).items():
                 if f is not None and self.alpha >= 1.0:
                     s = f
@@ -219,6 +222,8 @@ class Ensemble(torch.nn.Module):
                         s = self._member(k, tiles, tref, False).reshape(n, nh, nw)
                     else:
                         s = self._member(k, x, ref, False).reshape(n, 1, 1).expand(n, nh, nw)
+                    if getattr(self.members[k], "needs_reference", False):  # a fidelity member: the same floor
+                        s = s.clamp_min(MASK_FLOOR)
                     s = s if f is None else (1.0 - self.alpha) * s + self.alpha * f
                 grid = grid + wt * s
             return F.interpolate(grid.unsqueeze(1), size=(h, w), mode="bilinear", align_corners=False)

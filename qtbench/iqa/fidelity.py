@@ -26,6 +26,10 @@ from qtbench import registry
 from qtbench.iqa.api import IQAContext, Member, MemberConfig
 
 MSE_FLOOR = 1e-10  # PSNR of an exact copy: 100 dB, not inf (keeps scores and gradients finite)
+# The oracle as a block-wise trust weight is max(f, 0): f is unclipped for the reward's gradient, but a tile
+# below `lo` dB would get a negative weight, turning the masked PL loss into a push away from the label
+# (docs/agreement.md §1)
+MASK_FLOOR = 0.0
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
