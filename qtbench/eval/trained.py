@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from qtbench.engine.checkpoint import CHECKPOINT
 from qtbench.errors import UserError
+from qtbench.safe_load import load_torch
 
 MODELS = ("student", "teacher")
 
@@ -82,9 +83,11 @@ def load_trained(path: str | Path, which: str = "student", device: str = "cpu") 
         raise UserError(f"{run_dir} has no config.yaml beside the checkpoint; it is not a qtbench run folder")
     try:
         cfg = OmegaConf.load(config)
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = load_torch(ckpt, "checkpoint")  # no code runs: a crafted file is refused (UnsafeFile)
         model = build_backbone(cfg.backbone)
         model.load_state_dict(state[which])
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 - truncated pickle, foreign file, wrong backbone: all unusable input
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UserError(f"cannot load the {which} from {ckpt}: {type(exc).__name__}: {first}") from None
