@@ -83,6 +83,17 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
     done = finished_summary(cfg)
     if done is not None:
         return dict(done, reused=True)
+    from qtbench.launch.runlock import run_lock
+
+    with run_lock(run_dir(cfg)):  # never two trainings of one identity, whichever launcher started them
+        done = finished_summary(cfg)  # finished while this process waited for its turn
+        if done is not None:
+            return dict(done, reused=True)
+        return _execute_locked(cfg, monitor)
+
+
+def _execute_locked(cfg: DictConfig, monitor: Any) -> dict[str, Any]:
+    """:func:`execute` once the run folder's lock is held."""
     t_start = time.perf_counter()
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 
 from qtbench.errors import UserError
+from qtbench.launch.runlock import LOCK_NAME
 
 EPILOG = """examples:
   qtbench run --method mt --task dehaze                      # cpu scale, wheels photos (~1.5 min on 2 cores)
@@ -136,8 +138,8 @@ def print_levels(summary: dict) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from qtbench.config.compose import run_dir
-    from qtbench.engine import checkpoint
-    from qtbench.runner import SUMMARY, ensure_writable, execute
+    from qtbench.launch.runlock import run_lock
+    from qtbench.runner import ensure_writable
 
     from qtbench.launch.config import compose_launcher, split_overrides
 
@@ -146,8 +148,27 @@ def handle(args: argparse.Namespace) -> int:
     cfg = compose_from_args(args)
     ensure_writable(cfg.runtime.runs_dir)
     rd = run_dir(cfg)
-    if args.force and rd.exists():
-        shutil.rmtree(rd)
+    with contextlib.ExitStack() as held:
+        held.enter_context(run_lock(rd))  # refuses at once, naming the process that trains this identity
+        if args.force:
+            _clear(rd)
+        if lc.name != "debug":  # a submitted job takes the lock itself, in its own process
+            held.close()
+        return _launch(args, cfg, lc, rd)
+
+
+def _clear(rd) -> None:
+    """Empty a run folder for ``--force``, keeping its lock file (held) and moved-aside corrupt checkpoints."""
+    for entry in rd.iterdir():
+        if entry.name == LOCK_NAME or ".corrupt-" in entry.name:
+            continue
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _launch(args: argparse.Namespace, cfg, lc, rd) -> int:
+    from qtbench.engine import checkpoint
+    from qtbench.runner import SUMMARY, execute
+
     if args.resume and checkpoint.load(rd) is None:
         raise UserError(f"--resume: no checkpoint in {rd}; run without --resume to start it")
     if (rd / SUMMARY).exists():
