@@ -61,11 +61,10 @@ def compose_from_args(args: argparse.Namespace):
     overrides, notes = apply_tuned(list(args.overrides), getattr(args, "tuned", None), run)
     for note in notes:
         print(f"qtbench: note: --tuned: {note}", file=sys.stderr)
-    if args.tracking_uri:
-        overrides.append(f"runtime.tracking_uri={args.tracking_uri}")
     if args.no_progress:
         overrides.append("runtime.progress=false")
-    return compose_run(args.method, args.task, args.seed, args.scale, overrides, runs_dir=args.runs_dir)
+    return compose_run(args.method, args.task, args.seed, args.scale, overrides, runs_dir=args.runs_dir,
+                       tracking_uri=args.tracking_uri or None)
 
 
 def _fmt(x) -> str:
