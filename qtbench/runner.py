@@ -22,6 +22,7 @@ from qtbench.engine.base_stage import get_base_model
 from qtbench.engine.build import build_backbone, resolve_device
 from qtbench.engine.trainer import PLTrainer
 from qtbench.engine.interrupt import Preempted
+from qtbench.errors import UserError
 from qtbench.eval.evaluate import evaluate_set, nr_scores, restore
 from qtbench.eval.grid import save_grid
 from qtbench.eval.levels import level_diagnostics, level_metrics, reward_metric_names
@@ -144,7 +145,10 @@ def _execute_locked(cfg: DictConfig, monitor: Any) -> dict[str, Any]:
         trainer.fit({"mlflow_run_id": tracker.run_id, "config_hash": h})
     except BaseException as exc:
         if not isinstance(exc, Preempted):  # a preempted run stays RUNNING: its requeued job resumes it
-            tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            try:
+                tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            except UserError:  # the store itself is broken: report the original failure, not this one
+                pass
         raise
 
     # -- final evaluation --------------------------------------------------------------------------
