@@ -67,6 +67,11 @@ def compose_from_args(args: argparse.Namespace):
                        tracking_uri=args.tracking_uri or None)
 
 
+# below this many target-test images a run's deltas are anecdotes: the debian pool's protocol has >= 20 test photos
+# (docs/feasibility.md: split-to-split spread is ~10x the differences between PL variants)
+FEW_TEST_IMAGES = 20
+
+
 def _fmt(x) -> str:
     return "—" if x is None else f"{x:.3f}"
 
@@ -83,6 +88,12 @@ def print_summary(summary: dict) -> None:
         d_s = m.get(f"delta/{name}-base/target_ssim")
         print(f"{name:<10}{m[f'{name}/target_psnr']:>9.2f}{m[f'{name}/target_ssim']:>8.3f}"
               f"{(f'{d_p:+.2f}' if d_p is not None else ''):>9}{(f'{d_s:+.3f}' if d_s is not None else ''):>9}")
+    n_test = len(summary["test_ids"])
+    if n_test < FEW_TEST_IMAGES:
+        more = "" if summary.get("pool") == "debian" else "; task.data.pool=debian has >= 20 test photos " \
+            "(qtbench data fetch)"
+        print(f"note: {n_test} target-test image{'s' if n_test != 1 else ''} cannot rank methods: differences "
+              f"between images exceed those between methods (a demo, not a result){more}")
     print_nr(summary)
     print_real(summary)
     print_levels(summary)
