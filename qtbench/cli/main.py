@@ -22,9 +22,16 @@ _STORAGE_ERRNOS = {errno.ENOSPC: "the disk is full (no space left on device)", e
                    errno.EROFS: "the file system is read-only"}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's errors on one line (what is wrong and where the help is), exit code 2, like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every sub-command attached."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="qtbench",
         description="Pseudo-label experiments for real-world image restoration: QualiTeacher and baselines, "
         "on a measurable source->target domain-shift protocol.",
