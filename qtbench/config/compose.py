@@ -131,6 +131,23 @@ def _literal(text: str) -> str:
     return text.replace("${", "\\${")
 
 
+def literal_config(data: Any) -> DictConfig:
+    """A DictConfig of an already *resolved* config (a container, or config.yaml's text), whose strings stay
+    literal: a ``${`` inside a path (``--runs-dir``) is not interpolated again when the config is read back."""
+    def esc(x: Any) -> Any:
+        if isinstance(x, str):
+            return _literal(x)
+        if isinstance(x, dict):
+            return {k: esc(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [esc(v) for v in x]
+        return x
+
+    if isinstance(data, str):  # OmegaConf's YAML loader (floats like 1e-4), without resolving anything
+        data = OmegaConf.to_container(OmegaConf.create(data), resolve=False)
+    return OmegaConf.create(esc(data))
+
+
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise UserError(msg)

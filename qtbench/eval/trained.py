@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from qtbench.engine.checkpoint import CHECKPOINT
 from qtbench.errors import UserError
@@ -91,6 +91,7 @@ def load_trained(path: str | Path, which: str = "student", device: str = "cpu") 
     Raises:
         UserError: no checkpoint or config, an unreadable checkpoint, or an unknown model name.
     """
+    from qtbench.config.compose import literal_config
     from qtbench.engine.build import build_backbone, resolve_device
 
     if which not in MODELS:
@@ -107,7 +108,7 @@ def load_trained(path: str | Path, which: str = "student", device: str = "cpu") 
     if (run_dir / "summary.json").is_file():
         summary = json.loads((run_dir / "summary.json").read_text())
     try:
-        cfg = OmegaConf.load(config)
+        cfg = literal_config(config.read_text(encoding="utf-8"))  # resolved when written: nothing to interpolate
         if which == "base":
             source = base_model_path(cfg, summary)
             weights = load_torch(source, "cached base model")["state_dict"]

@@ -67,11 +67,11 @@ class RunJob(submitit.helpers.Checkpointable):
     """
 
     def __call__(self, config: dict) -> dict:
-        from qtbench.config.compose import run_dir
+        from qtbench.config.compose import literal_config, run_dir
         from qtbench.engine import interrupt
         from qtbench.runner import execute
 
-        cfg = OmegaConf.create(config)
+        cfg = literal_config(config)  # resolved at submission: a '${' in a path stays literal
         OmegaConf.set_readonly(cfg, True)
         rd = run_dir(cfg)
         with run_lock(rd):
