@@ -35,6 +35,6 @@ def ensure_writable(path: Path, flag: str = "--runs-dir") -> None:
         probe = probe.parent
     what = "runs dir" if flag == "--runs-dir" else flag
     if not probe.is_dir():
-        raise UserError(f"{what} {path} cannot be created: {probe} is a file, not a folder; pass {flag} DIR")
+        raise UserError(f"{what} {path} is not writable ({probe} is a file, not a folder); pass {flag} DIR")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{what} {path} is not writable (no write access to {probe}); pass {flag} DIR")
