@@ -87,14 +87,14 @@ def load_torch(path: str | Path, what: str) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if found or "Weights only load failed" in str(exc):
-            name = found.group(1) if found else "an unsupported object"
+        if found:
+            name = found.group(1)
             raise UnsafeFile(
                 f"refused to load the {what} {path}: it asks to run {name}, which qtbench never stores (a crafted "
                 f"or foreign file; nothing was executed). Use only files written by qtbench; a file of an older "
                 f"build that you trust converts with: {CONVERT_HINT.replace('FILE', str(path))}"
             ) from None
-        raise DamagedFile(f"the {what} {path} is damaged ({_first_line(exc)})") from None
+        raise DamagedFile(f"the {what} {path} is truncated or damaged (not a file torch.save wrote)") from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, IsADirectoryError)) \
                 and exc.errno is not None:

@@ -175,6 +175,11 @@ def _check_ranges(cfg: DictConfig) -> None:
     for key in ("base.batch_size", "pl.batch_source", "pl.batch_target", "eval.batch_size"):
         value = OmegaConf.select(cfg, key)
         _check(value is None or value > 0, f"{key}={value} must be >= 1")
+    from qtbench.data.pools import POOLS
+
+    pool = OmegaConf.select(cfg, "task.data.pool")  # before a run folder exists, not when the data is built
+    _check(pool is None or pool in POOLS, f"unknown photo pool {pool!r}; choose one of {', '.join(POOLS)} "
+           "(task.data.pool=...)")
     size = OmegaConf.select(cfg, "task.data.image_size")
     _check(size is None or size <= MAX_IMAGE_SIZE, f"task.data.image_size={size} is larger than {MAX_IMAGE_SIZE} px "
            "(the whole data set is held in memory); use a smaller working size")

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from qtbench.engine.checkpoint import CHECKPOINT
 from qtbench.errors import UserError
-from qtbench.safe_load import load_torch
+from qtbench.safe_load import DamagedFile, load_torch
 
 MODELS = ("student", "teacher", "base")  # base: the run's cached base model (stage 1)
 
@@ -117,6 +117,8 @@ def load_trained(path: str | Path, which: str = "student", device: str = "cpu") 
             weights = load_torch(ckpt, "checkpoint")[which]  # no code runs: a crafted file is refused (UnsafeFile)
         model = build_backbone(cfg.backbone)
         model.load_state_dict(weights)
+    except DamagedFile as exc:
+        raise UserError(f"cannot load the {which}: {exc}") from None
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated pickle, foreign file, wrong backbone: all unusable input
