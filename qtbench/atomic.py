@@ -5,8 +5,10 @@ A crash or ``kill -9`` leaves either the old file or the new one, never half of 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -27,11 +29,22 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions instead
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = not isinstance(exc, OSError) and _disk_full(path.parent)  # before the temp file frees its space
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if full:  # torch.save reports a full disk as a RuntimeError about a stream position
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
         raise
     return path
+
+
+def _disk_full(folder: Path) -> bool:
+    """True when the file system of ``folder`` has (almost) no space left (< 1 MiB)."""
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

@@ -21,12 +21,20 @@ def cache_dir(*parts: str) -> Path:
     return qtbench_home().joinpath(*parts)
 
 
-def ensure_writable(path: Path) -> None:
-    """Fail with a one-line error when ``path`` cannot be created or written (cheap: no torch import)."""
+def ensure_writable(path: Path, flag: str = "--runs-dir") -> None:
+    """Fail with a one-line error when folder ``path`` cannot be created or written (cheap: no torch import).
+
+    Args:
+        path: the folder (it may not exist yet: its nearest existing parent must be a writable folder).
+        flag: the option that gave it, named in the message.
+    """
     from qtbench.errors import UserError
 
-    probe = Path(path)
-    while not probe.exists():
+    probe = Path(path).expanduser().absolute()
+    while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK) or not probe.is_dir():
-        raise UserError(f"runs dir {path} is not writable (no write access to {probe}); pass --runs-dir DIR")
+    what = "runs dir" if flag == "--runs-dir" else flag
+    if not probe.is_dir():
+        raise UserError(f"{what} {path} is not writable ({probe} is a file, not a folder); pass {flag} DIR")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path} is not writable (no write access to {probe}); pass {flag} DIR")

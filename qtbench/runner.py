@@ -22,6 +22,7 @@ from qtbench.engine.base_stage import get_base_model
 from qtbench.engine.build import build_backbone, resolve_device
 from qtbench.engine.trainer import PLTrainer
 from qtbench.engine.interrupt import Preempted
+from qtbench.errors import UserError
 from qtbench.eval.evaluate import evaluate_set, nr_scores, restore
 from qtbench.eval.grid import save_grid
 from qtbench.eval.levels import level_diagnostics, level_metrics, reward_metric_names
@@ -105,6 +106,17 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
     done = finished_summary(cfg)
     if done is not None:
         return dict(done, reused=True)
+    from qtbench.launch.runlock import run_lock
+
+    with run_lock(run_dir(cfg)):  # never two trainings of one identity, whichever launcher started them
+        done = finished_summary(cfg)  # finished while this process waited for its turn
+        if done is not None:
+            return dict(done, reused=True)
+        return _execute_locked(cfg, monitor)
+
+
+def _execute_locked(cfg: DictConfig, monitor: Any) -> dict[str, Any]:
+    """:func:`execute` once the run folder's lock is held."""
     t_start = time.perf_counter()
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
@@ -153,7 +165,10 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
         trainer.fit({"mlflow_run_id": tracker.run_id, "config_hash": h})
     except BaseException as exc:
         if not isinstance(exc, Preempted):  # a preempted run stays RUNNING: its requeued job resumes it
-            tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            try:
+                tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            except UserError:  # the store itself is broken: report the original failure, not this one
+                pass
         raise
 
     # -- final evaluation --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from qtbench.errors import UserError
+from qtbench.eval.image_limits import MAX_PIXELS, MIN_SIDE_EVAL, check_sizes
 
 EPILOG = """examples:
   qtbench eval --checkpoint runs/dehaze/mt/s0-abc123 --data my_hazy_photos/
@@ -35,11 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     levels = p.add_mutually_exclusive_group()
     levels.add_argument("--level", type=int, default=None, help="quality level (default: the run's inference level)")
     levels.add_argument("--all-levels", action="store_true", help="score every quality level of a conditioned run")
-    p.add_argument("--model", default="student", help="student (default) or teacher")
+    p.add_argument("--model", default="student", help="student (default), teacher, or base (the run's cached base "
+                   "model); on paired data student/teacher rows also get the paired difference to the base")
     p.add_argument("--nr-metrics", default=None, help="comma-separated pyiqa NR metrics (default: the run's eval.nr_metrics)")
     p.add_argument("--json", dest="json_out", default=None, help="write the numbers (means and per image) to this file")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images (counted) instead of failing")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="largest image (width*height) scored in one "
+                   f"pass (default: {MAX_PIXELS:,}); every image is checked before any work")
     p.add_argument("--log", action="store_true", help="with --data real|test: also log the NR means into the run's "
                    "MLflow run as <row>/<set>_<metric> (e.g. student/real_entropy), so `qtbench table` shows them")
     p.set_defaults(handler=handle)
@@ -47,6 +51,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _u8(rgb: np.ndarray) -> np.ndarray:
     return (np.clip(rgb, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+
+
+def check_data(spec: str, max_pixels: int) -> None:
+    """Image sizes of a ``--data`` folder, from file headers, before any model is loaded or image decoded."""
+    from qtbench.data import images
+
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        return
+    files = [f for pair in images.pair_files(path) for f in pair] if images.is_paired(path) else \
+        images.list_images(path)
+    check_sizes(files, MIN_SIDE_EVAL, max_pixels, "eval")
+
+
+def check_json(path: str | None) -> None:
+    """``--json``: a file path whose folder exists or can be created and is writable (checked before any work)."""
+    if not path:
+        return
+    from qtbench.paths import ensure_writable
+
+    p = Path(path).expanduser()
+    if p.is_dir() or str(path).endswith(("/", "\\")):
+        raise UserError(f"--json {path} is a folder; give a file name, e.g. {p / 'eval.json'}")
+    ensure_writable(p.parent, "--json")
 
 
 def load_data(spec: str, trained, skip_bad: bool) -> tuple[str, list[str], list[np.ndarray], list | None, list[str]]:
@@ -102,6 +130,8 @@ def handle(args: argparse.Namespace) -> int:
         from qtbench.eval.log_back import check_log_args
 
         check_log_args(args.data, args.all_levels)
+    check_json(args.json_out)
+    check_data(args.data, args.max_pixels)
     for i, ckpt in enumerate(args.checkpoint):
         if i:
             print()
@@ -142,6 +172,9 @@ def evaluate_one(args: argparse.Namespace, checkpoint: str) -> None:
         print("* also a training signal of this run (IQA ensemble member): may be inflated by reward hacking")
     if bad:
         print(f"skipped {len(bad)} unreadable file(s): {', '.join(bad)}")
+    deltas = None
+    if gts is not None and trained.which != "base":
+        deltas = delta_vs_base(checkpoint, args.device, inputs, gts, per_image, names)
     if args.log:
         from qtbench.eval.log_back import log_to_run
 
@@ -152,5 +185,40 @@ def evaluate_one(args: argparse.Namespace, checkpoint: str) -> None:
             "checkpoint": str(checkpoint), "run_dir": str(trained.run_dir), "method": trained.cfg.method,
             "task": trained.cfg.task.name, "model": trained.which, "data": label, "paired": gts is not None,
             "levels": levels, "n_images": len(names), "names": names, "skipped": bad, "nr_metrics": nr_names,
-            "reward_metrics": trained.reward_metrics, "flagged": flagged, "means": means, "per_image": per_image})
+            "reward_metrics": trained.reward_metrics, "flagged": flagged, "means": means, "per_image": per_image,
+            "delta_vs_base": deltas})
         print(f"json: {args.json_out}")
+
+
+def delta_vs_base(checkpoint: str, device: str, inputs, gts, per_image: dict, names: list[str]) -> dict | None:
+    """Print and return the paired difference model - base per image and its mean with a 95 % bootstrap interval
+    over images (the protocol's unit of evidence: docs/protocol.md); None when the base model is not cached."""
+    from qtbench.analysis.paired import interval
+    from qtbench.eval.evaluate import restore, score_pairs
+    from qtbench.eval.trained import load_trained
+
+    try:
+        base = load_trained(checkpoint, "base", device)
+    except UserError as exc:
+        print(f"no paired difference to the base model: {exc}")
+        return None
+    b_psnr, b_ssim = score_pairs(restore(base.model, inputs, None, base.device), gts)
+    out = {"base": {"psnr": b_psnr.tolist(), "ssim": b_ssim.tolist()}, "rows": {}}
+    for row, vals in per_image.items():
+        if row == "input":
+            continue
+        d_psnr = np.asarray(vals["psnr"]) - b_psnr
+        d_ssim = np.asarray(vals["ssim"]) - b_ssim
+        ip, is_ = interval(d_psnr), interval(d_ssim)
+        out["rows"][row] = {"psnr": d_psnr.tolist(), "ssim": d_ssim.tolist(),
+                            "mean_psnr": ip.mean, "boot95_psnr": [ip.boot_low, ip.boot_high],
+                            "mean_ssim": is_.mean, "boot95_ssim": [is_.boot_low, is_.boot_high]}
+        print(f"paired difference {row} - base on {len(names)} images (dPSNR dB, dSSIM):")
+        for name, dp, ds in zip(names, d_psnr, d_ssim):
+            print(f"  {name:<30}{dp:>+9.2f}{ds:>+9.3f}")
+        print(f"  {'mean [95% bootstrap]':<30}{ip.mean:>+9.2f} [{ip.boot_low:+.2f}, {ip.boot_high:+.2f}] dB"
+              f"{is_.mean:>+9.3f} [{is_.boot_low:+.3f}, {is_.boot_high:+.3f}]")
+        if len(names) < 10:
+            print(f"  only {len(names)} images: too few to rank methods (images differ more than methods do); "
+                  "score a larger paired set")
+    return out

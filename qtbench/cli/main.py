@@ -6,6 +6,7 @@ A :class:`~qtbench.errors.UserError` anywhere becomes one line on stderr and exi
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -16,9 +17,21 @@ from qtbench.errors import TrainingDiverged, UserError
 COMMANDS = ("run", "compare", "eval", "restore", "config", "ls", "data", "weights", "bench", "sweep", "plan", "tracking", "tune", "table", "plot", "report", "iqa")
 
 
+# storage faults the user fixes outside qtbench: one line, exit code 2, instead of a traceback
+_STORAGE_ERRNOS = {errno.ENOSPC: "the disk is full (no space left on device)", errno.EDQUOT: "the disk quota is exceeded",
+                   errno.EROFS: "the file system is read-only"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's errors on one line (what is wrong and where the help is), exit code 2, like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every sub-command attached."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="qtbench",
         description="Pseudo-label experiments for real-world image restoration: QualiTeacher and baselines, "
         "on a measurable source->target domain-shift protocol.",
@@ -55,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `qtbench ls | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"qtbench: error: {_STORAGE_ERRNOS[exc.errno]}{where}: free space or write elsewhere (--runs-dir, "
+              "$QTBENCH_HOME for the cache); files already written were replaced atomically or left as they were",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("qtbench: interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,13 @@ import argparse
 from pathlib import Path
 
 from qtbench.errors import UserError
+from qtbench.eval.image_limits import (
+    MAX_PIXELS,
+    MIN_SIDE_RESTORE,
+    check_sizes,
+    min_side_for,
+)
+from qtbench.paths import ensure_writable
 
 EPILOG = """examples:
   qtbench restore --checkpoint runs/dehaze/mt/s0-abc123 --input hazy/ --output restored/
@@ -34,15 +41,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images (counted) instead of failing")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="largest image (width*height) restored in "
+                   f"one pass (default: {MAX_PIXELS:,}); every image is checked before anything is written")
     p.set_defaults(handler=handle)
 
 
-def _plan(src: Path, out: Path, skip_bad: bool, force: bool) -> tuple[list[Path], list[str]]:
-    """Files to restore and unreadable ones; fails before writing when anything is wrong."""
+def _plan(src: Path, out: Path, skip_bad: bool, force: bool, min_side: int = MIN_SIDE_RESTORE,
+          max_pixels: int = MAX_PIXELS) -> tuple[list[Path], list[str]]:
+    """Files to restore and unreadable ones; fails before writing when anything is wrong (sizes included)."""
     from qtbench.data import images
 
     files, bad = [], []
-    for path in images.list_images(src):
+    listed = images.list_images(src)
+    check_sizes(listed, min_side, max_pixels, "restore")  # headers only: before decoding a huge file
+    for path in listed:
         try:
             images.read_image(path)  # validation pass: decode everything before the first write
         except UserError as exc:
@@ -77,9 +89,10 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--output {out} exists and is not a folder")
     if out.resolve() == src.resolve():
         raise UserError("--output must differ from --input (restored images keep the input names)")
+    ensure_writable(out, "--output")
     trained = load_trained(args.checkpoint, args.model, args.device)
     level = trained.check_level(args.level if args.level is not None else trained.default_level)
-    files, bad = _plan(src, out, args.skip_bad, args.force)
+    files, bad = _plan(src, out, args.skip_bad, args.force, min_side_for(trained.model), args.max_pixels)
     out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(files, desc="restoring", unit="img", disable=args.no_progress):
         img = images.read_image(path)

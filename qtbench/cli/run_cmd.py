@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 
 from qtbench.errors import UserError
+from qtbench.launch.runlock import LOCK_NAME
 
 EPILOG = """examples:
   qtbench run --method mt --task dehaze                      # cpu scale, wheels photos (~1.5 min on 2 cores)
@@ -59,11 +61,15 @@ def compose_from_args(args: argparse.Namespace):
     overrides, notes = apply_tuned(list(args.overrides), getattr(args, "tuned", None), run)
     for note in notes:
         print(f"qtbench: note: --tuned: {note}", file=sys.stderr)
-    if args.tracking_uri:
-        overrides.append(f"runtime.tracking_uri={args.tracking_uri}")
     if args.no_progress:
         overrides.append("runtime.progress=false")
-    return compose_run(args.method, args.task, args.seed, args.scale, overrides, runs_dir=args.runs_dir)
+    return compose_run(args.method, args.task, args.seed, args.scale, overrides, runs_dir=args.runs_dir,
+                       tracking_uri=args.tracking_uri or None)
+
+
+# below this many target-test images a run's deltas are anecdotes: the debian pool's protocol has >= 20 test photos
+# (docs/feasibility.md: split-to-split spread is ~10x the differences between PL variants)
+FEW_TEST_IMAGES = 20
 
 
 def _fmt(x) -> str:
@@ -84,6 +90,12 @@ def print_summary(summary: dict) -> None:
         d_s = m.get(f"delta/{name}-base/target_ssim")
         print(f"{name:<10}{m[f'{name}/target_psnr']:>9.2f}{m[f'{name}/target_ssim']:>8.3f}"
               f"{(f'{d_p:+.2f}' if d_p is not None else ''):>9}{(f'{d_s:+.3f}' if d_s is not None else ''):>9}")
+    n_test = len(summary["test_ids"])
+    if n_test < FEW_TEST_IMAGES:
+        more = "" if summary.get("pool") == "debian" else "; task.data.pool=debian has >= 20 test photos " \
+            "(qtbench data fetch)"
+        print(f"note: {n_test} target-test image{'s' if n_test != 1 else ''} cannot rank methods: differences "
+              f"between images exceed those between methods (a demo, not a result){more}")
     print_nr(summary)
     print_real(summary)
     print_levels(summary)
@@ -148,8 +160,8 @@ def print_levels(summary: dict) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from qtbench.config.compose import run_dir
-    from qtbench.engine import checkpoint
-    from qtbench.runner import SUMMARY, ensure_writable, execute
+    from qtbench.launch.runlock import run_lock
+    from qtbench.runner import ensure_writable
 
     from qtbench.launch.config import compose_launcher, split_overrides
 
@@ -158,8 +170,27 @@ def handle(args: argparse.Namespace) -> int:
     cfg = compose_from_args(args)
     ensure_writable(cfg.runtime.runs_dir)
     rd = run_dir(cfg)
-    if args.force and rd.exists():
-        shutil.rmtree(rd)
+    with contextlib.ExitStack() as held:
+        held.enter_context(run_lock(rd))  # refuses at once, naming the process that trains this identity
+        if args.force:
+            _clear(rd)
+        if lc.name != "debug":  # a submitted job takes the lock itself, in its own process
+            held.close()
+        return _launch(args, cfg, lc, rd)
+
+
+def _clear(rd) -> None:
+    """Empty a run folder for ``--force``, keeping its lock file (held) and moved-aside corrupt checkpoints."""
+    for entry in rd.iterdir():
+        if entry.name == LOCK_NAME or ".corrupt-" in entry.name:
+            continue
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _launch(args: argparse.Namespace, cfg, lc, rd) -> int:
+    from qtbench.engine import checkpoint
+    from qtbench.runner import SUMMARY, execute
+
     if args.resume and checkpoint.load(rd) is None:
         raise UserError(f"--resume: no checkpoint in {rd}; run without --resume to start it")
     if (rd / SUMMARY).exists():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -57,6 +58,10 @@ def handle(args: argparse.Namespace) -> int:
     from qtbench.paths import ensure_writable
 
     ensure_writable(runs)
+    if not is_loopback(args.host):
+        print(f"qtbench: warning: the MLflow server on {args.host}:{args.port} has no authentication: anyone who can "
+              "reach that port can read, change and delete every run. Use it on a trusted network only, or put "
+              "authentication in front (README: Tracking)", file=sys.stderr, flush=True)
     rec = server.start(runs, args.host, args.port, args.backend_store_uri, args.artifacts)
     print(f"MLflow server at {rec['url']} (pid {rec['pid']}; store {rec['backend']}; log {rec['log']})", flush=True)
     if args.detach:
@@ -69,6 +74,18 @@ def handle(args: argparse.Namespace) -> int:
     finally:
         server.stop(runs)
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ def compose_run(
     scale: str = "cpu",
     overrides: list[str] | tuple[str, ...] = (),
     runs_dir: str | None = None,
+    tracking_uri: str | None = None,
 ) -> DictConfig:
     """Compose the resolved, validated, read-only config of one run.
 
@@ -85,6 +87,8 @@ def compose_run(
         scale: ``smoke``, ``cpu`` or ``paper`` (``conf/scale/*.yaml``).
         overrides: Hydra ``key=value`` overrides (``pl.iters=300``, ``framework.w_pl=0.5``...).
         runs_dir: where run folders go (``runtime.runs_dir``).
+        tracking_uri: MLflow tracking URI (``runtime.tracking_uri``). Both are set after composition, never
+            parsed by Hydra: any character of a path (``,`` ``=`` ``'`` ``[`` ``${...}``, unicode) stays literal.
 
     Raises:
         UserError: any invalid name, key, type or value, with a one-line explanation.
@@ -110,7 +114,6 @@ def compose_run(
         f"seed={seed}",
         f"method={spec.text}",
         *[f"+addons/{a}=default" for a in spec.addons],
-        *([f"runtime.runs_dir={runs_dir}"] if runs_dir is not None else []),
         *overrides,
     ]
     GlobalHydra.instance().clear()
@@ -121,10 +124,36 @@ def compose_run(
         raise UserError(f"invalid configuration: {_explain(exc)} (see `qtbench run --help` and `qtbench config`)") from None
     finally:
         GlobalHydra.instance().clear()
+    if runs_dir is not None:
+        cfg.runtime.runs_dir = _literal(str(runs_dir))
+    if tracking_uri is not None:
+        cfg.runtime.tracking_uri = _literal(str(tracking_uri))
     cfg.iqa.preset = resolve_preset(cfg.iqa.preset, cfg.scale)  # "auto" -> the scale's preset, logged with the run
     validate(cfg, spec)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def _literal(text: str) -> str:
+    """``text`` as an OmegaConf string value that resolves to itself (``${`` is escaped, not interpolated)."""
+    return text.replace("${", "\\${")
+
+
+def literal_config(data: Any) -> DictConfig:
+    """A DictConfig of an already *resolved* config (a container, or config.yaml's text), whose strings stay
+    literal: a ``${`` inside a path (``--runs-dir``) is not interpolated again when the config is read back."""
+    def esc(x: Any) -> Any:
+        if isinstance(x, str):
+            return _literal(x)
+        if isinstance(x, dict):
+            return {k: esc(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [esc(v) for v in x]
+        return x
+
+    if isinstance(data, str):  # OmegaConf's YAML loader (floats like 1e-4), without resolving anything
+        data = OmegaConf.to_container(OmegaConf.create(data), resolve=False)
+    return OmegaConf.create(esc(data))
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -132,8 +161,41 @@ def _check(cond: bool, msg: str) -> None:
         raise UserError(msg)
 
 
+# Largest working short side (px) of task.data.image_size: the whole data set is held in memory (photos x
+# realisations x ~2*size^2*3 bytes), so 2048 px (5x the paper scale's 384) already needs tens of GB on the debian pool.
+MAX_IMAGE_SIZE = 2048
+
+
+def _non_finite(node: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of every float in ``node`` (a plain container) that is NaN or infinite."""
+    if isinstance(node, dict):
+        return [k for key, v in node.items() for k in _non_finite(v, f"{prefix}{key}.")]
+    if isinstance(node, list):
+        return [k for i, v in enumerate(node) for k in _non_finite(v, f"{prefix}{i}.")]
+    return [prefix.rstrip(".")] if isinstance(node, float) and not math.isfinite(node) else []
+
+
+def _check_ranges(cfg: DictConfig) -> None:
+    """Settings no run can use: non-finite numbers, empty batches, working images beyond MAX_IMAGE_SIZE."""
+    bad = _non_finite(OmegaConf.to_container(cfg, resolve=True))
+    _check(not bad, f"{bad[0] if bad else ''}={OmegaConf.select(cfg, bad[0]) if bad else ''} is not a finite "
+           "number; give a finite value")
+    for key in ("base.batch_size", "pl.batch_source", "pl.batch_target", "eval.batch_size"):
+        value = OmegaConf.select(cfg, key)
+        _check(value is None or value > 0, f"{key}={value} must be >= 1")
+    from qtbench.data.pools import POOLS
+
+    pool = OmegaConf.select(cfg, "task.data.pool")  # before a run folder exists, not when the data is built
+    _check(pool is None or pool in POOLS, f"unknown photo pool {pool!r}; choose one of {', '.join(POOLS)} "
+           "(task.data.pool=...)")
+    size = OmegaConf.select(cfg, "task.data.image_size")
+    _check(size is None or size <= MAX_IMAGE_SIZE, f"task.data.image_size={size} is larger than {MAX_IMAGE_SIZE} px "
+           "(the whole data set is held in memory); use a smaller working size")
+
+
 def validate(cfg: DictConfig, spec: MethodSpec | None = None) -> None:
     """Value checks that types alone cannot express (ranges, choices), then the plugins' own checks."""
+    _check_ranges(cfg)
     for stage in ("base", "pl"):
         s = cfg[stage]
         _check(s.iters >= 0, f"{stage}.iters={s.iters} must be >= 0")

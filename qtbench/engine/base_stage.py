@@ -75,7 +75,9 @@ def get_base_model(cfg: DictConfig, data: TrainData, device: torch.device, progr
     key = base_key(cfg)
     path = cache_dir("base", f"{cfg.task.name}-{cfg.backbone.name}-{key}.pt")
     if path.exists():
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        from qtbench.safe_load import load_torch
+
+        blob = load_torch(path, "cached base model")  # no code runs; a foreign file is refused
         return blob["state_dict"], {"key": key, "cached": True, "train_seconds": blob["train_seconds"], "path": str(path)}
     t0 = time.perf_counter()
     state = train_base(cfg, data, device, progress)

@@ -13,12 +13,13 @@ from typing import Optional
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from qtbench.engine.checkpoint import CHECKPOINT
 from qtbench.errors import UserError
+from qtbench.safe_load import DamagedFile, load_torch
 
-MODELS = ("student", "teacher")
+MODELS = ("student", "teacher", "base")  # base: the run's cached base model (stage 1)
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Trained:
         model: the backbone in eval mode, on ``device``.
         cfg: the run's resolved config.
         run_dir: the folder of the checkpoint.
-        which: ``student`` or ``teacher``.
+        which: ``student``, ``teacher`` or ``base``.
         default_level: the run's inference level (None: unconditioned).
         num_levels: quality levels the run trained (0 when it is not quality-conditioned).
         reward_metrics: NR metric names that were training signals (flag them in tables).
@@ -62,12 +63,35 @@ class Trained:
         return y[0].permute(1, 2, 0).cpu().numpy()
 
 
+def base_model_path(cfg: DictConfig, summary: dict) -> Path:
+    """The cached base model of a run (``$QTBENCH_HOME/base/<task>-<backbone>-<key>.pt``).
+
+    The key comes from the run's summary (``base_model.key``) or, for an unfinished run, from its config.
+
+    Raises:
+        UserError: the file is not in the cache (it is rebuilt by rerunning the run's command).
+    """
+    from qtbench.paths import cache_dir
+
+    key = (summary.get("base_model") or {}).get("key")
+    if not key:
+        from qtbench.engine.base_stage import base_key
+
+        key = base_key(cfg)
+    path = cache_dir("base", f"{cfg.task.name}-{cfg.backbone.name}-{key}.pt")
+    if not path.is_file():
+        raise UserError(f"the base model of this run is not in the cache ({path}); rerun the run's `qtbench run` "
+                        "command to rebuild it (same seed, task and base settings), or set $QTBENCH_HOME")
+    return path
+
+
 def load_trained(path: str | Path, which: str = "student", device: str = "cpu") -> Trained:
     """Load ``which`` model of a run folder (``RUN_DIR``) or a checkpoint file (``RUN_DIR/checkpoint.pt``).
 
     Raises:
         UserError: no checkpoint or config, an unreadable checkpoint, or an unknown model name.
     """
+    from qtbench.config.compose import literal_config
     from qtbench.engine.build import build_backbone, resolve_device
 
     if which not in MODELS:
@@ -80,19 +104,31 @@ def load_trained(path: str | Path, which: str = "student", device: str = "cpu") 
     config = run_dir / "config.yaml"
     if not config.is_file():
         raise UserError(f"{run_dir} has no config.yaml beside the checkpoint; it is not a qtbench run folder")
-    try:
-        cfg = OmegaConf.load(config)
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model = build_backbone(cfg.backbone)
-        model.load_state_dict(state[which])
-    except Exception as exc:  # noqa: BLE001 - truncated pickle, foreign file, wrong backbone: all unusable input
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"cannot load the {which} from {ckpt}: {type(exc).__name__}: {first}") from None
-    dev = resolve_device(device)
-    model.to(dev).eval()
     summary = {}
     if (run_dir / "summary.json").is_file():
         summary = json.loads((run_dir / "summary.json").read_text())
+    try:
+        cfg = literal_config(config.read_text(encoding="utf-8"))  # resolved when written: nothing to interpolate
+        if which == "base":
+            source = base_model_path(cfg, summary)
+            weights = load_torch(source, "cached base model")["state_dict"]
+        else:
+            source = ckpt
+            weights = load_torch(ckpt, "checkpoint")[which]  # no code runs: a crafted file is refused (UnsafeFile)
+        model = build_backbone(cfg.backbone)
+        model.load_state_dict(weights)
+    except DamagedFile as exc:
+        raise UserError(f"cannot load the {which}: {exc}") from None
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated pickle, foreign file, wrong backbone: all unusable input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UserError(f"cannot load the {which} from {source if which == 'base' else ckpt}: "
+                        f"{type(exc).__name__}: {first}") from None
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    if which == "base":  # unconditioned: no quality level
+        return Trained(model, cfg, run_dir, which, None, 0, list(summary.get("reward_metrics") or []), dev)
     addons = cfg.get("addons") or {}
     num_levels = int(addons["qcond"].num_levels) if "qcond" in addons else 0
     level = summary.get("inference_level") if summary else cfg.eval.get("level")

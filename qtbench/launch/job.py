@@ -11,34 +11,16 @@ and its MLflow run id, and continues the same run from the same step.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import signal
 import socket
-from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import submitit
 from omegaconf import OmegaConf
 
-from qtbench.errors import UserError
 from qtbench.launch import jobrecord
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Exclusive lock on a run folder: two jobs never train the same cell at once."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".job.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"{run_dir} is being trained by another job; wait for it or stop it") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+from qtbench.launch.runlock import run_lock
 
 
 def _defer_preemption() -> Optional[Callable[[], None]]:
@@ -85,11 +67,11 @@ class RunJob(submitit.helpers.Checkpointable):
     """
 
     def __call__(self, config: dict) -> dict:
-        from qtbench.config.compose import run_dir
+        from qtbench.config.compose import literal_config, run_dir
         from qtbench.engine import interrupt
         from qtbench.runner import execute
 
-        cfg = OmegaConf.create(config)
+        cfg = literal_config(config)  # resolved at submission: a '${' in a path stays literal
         OmegaConf.set_readonly(cfg, True)
         rd = run_dir(cfg)
         with run_lock(rd):

@@ -30,6 +30,7 @@ from typing import Any, Optional
 import yaml
 
 from qtbench.errors import UserError
+from qtbench.names import is_plain
 
 TOP_KEYS = ("name", "description", "scale", "base", "axes", "include", "launcher", "table")
 AXIS_KEYS = ("methods", "tasks", "seeds", "grid", "zip")
@@ -170,6 +171,9 @@ def _check(spec: SweepSpec) -> None:
         if key not in TOP_KEYS:
             _fail(spec, (key,), f"unknown key {key!r}; known: {', '.join(TOP_KEYS)}")
     spec.name = str(raw.get("name") or spec.path.stem)
+    if not is_plain(spec.name):  # it names folders and files under runs/ and results/
+        _fail(spec, ("name",) if raw.get("name") else (), f"sweep name {spec.name!r} is not a plain name: use "
+              "letters, digits and . _ + - (starting with a letter or digit, no '..'); it becomes a folder name")
     spec.description = str(raw.get("description") or "")
     spec.scale = str(raw.get("scale") or "cpu")
     base = _overrides(spec, ("base",), raw.get("base"))

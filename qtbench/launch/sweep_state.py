@@ -26,7 +26,9 @@ CHECKPOINT = "checkpoint.pt"  # = qtbench.engine.checkpoint.CHECKPOINT
 
 
 def sweep_dir(runs_dir: Path, name: str) -> Path:
-    return Path(runs_dir) / "sweeps" / name
+    from qtbench.names import plain_name
+
+    return Path(runs_dir) / "sweeps" / plain_name(name, "sweep name")
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

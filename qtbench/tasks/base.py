@@ -210,8 +210,9 @@ class Task:
         key = self.data_key(seed)
         path = cache_dir("data", f"{self.cfg.name}-{key}.pkl")
         if path.exists():
-            with open(path, "rb") as fh:
-                data = pickle.load(fh)
+            from qtbench.safe_load import load_data_pickle
+
+            data = load_data_pickle(path)  # admits only the data classes and arrays: no code runs
             data.key = key
             return data
         size = data_cfg.image_size

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from qtbench.errors import UserError
+from qtbench.tracking.store_faults import store_faults
 
 # MLflow's limits (mlflow.utils.validation): entities per log_batch call and value lengths.
 MAX_PARAMS_PER_BATCH = 100
@@ -225,7 +226,7 @@ class Tracker:
         self.tracking_uri = tracking_uri
         self._finished = False
         tag_map = {str(k): _truncate(str(v), MAX_TAG_VALUE_LEN) for k, v in (tags or {}).items()}
-        with _sqlite_init_lock(tracking_uri):
+        with store_faults(tracking_uri), _sqlite_init_lock(tracking_uri):
             self.client = MlflowClient(tracking_uri=tracking_uri)
             self.client.search_experiments(max_results=1)  # forces the store (and its schema) into existence
             self._open(experiment, run_name, run_id, tag_map, artifact_root)
@@ -306,8 +307,9 @@ class Tracker:
         if changed:
             raise ValueError(f"MLflow run {self.run_id} already has different values for: " + "; ".join(changed))
         items = [Param(k, v) for k, v in new.items()]
-        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH], synchronous=True)
+        with store_faults(self.tracking_uri):
+            for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+                self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH], synchronous=True)
         self._params.update(new)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -323,8 +325,9 @@ class Tracker:
         ts = int(time.time() * 1000)
         s = 0 if step is None else int(step)
         items = [Metric(sanitize_key(k), float(v), ts, s) for k, v in metrics.items()]
-        for i in range(0, len(items), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=items[i : i + MAX_METRICS_PER_BATCH], synchronous=True)
+        with store_faults(self.tracking_uri):
+            for i in range(0, len(items), MAX_METRICS_PER_BATCH):
+                self.client.log_batch(self.run_id, metrics=items[i : i + MAX_METRICS_PER_BATCH], synchronous=True)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """Copy a file (or a whole folder) into the run's artifacts.
@@ -334,10 +337,11 @@ class Tracker:
             artifact_path: sub-folder inside the run's artifacts, or None for the top level.
         """
         p = Path(path)
-        if p.is_dir():
-            self.client.log_artifacts(self.run_id, str(p), artifact_path)
-        else:
-            self.client.log_artifact(self.run_id, str(p), artifact_path)
+        with store_faults(self.tracking_uri):
+            if p.is_dir():
+                self.client.log_artifacts(self.run_id, str(p), artifact_path)
+            else:
+                self.client.log_artifact(self.run_id, str(p), artifact_path)
 
     def log_dict(self, obj: dict, name: str) -> None:
         """Store ``obj`` as a JSON (or YAML, by suffix) artifact file ``name``.
@@ -346,7 +350,8 @@ class Tracker:
             obj: JSON-serialisable mapping.
             name: artifact file name, e.g. ``"summary.json"`` or ``"config/resolved.yaml"``.
         """
-        self.client.log_dict(self.run_id, obj, name)
+        with store_faults(self.tracking_uri):
+            self.client.log_dict(self.run_id, obj, name)
 
     def finish(self, status: str = "FINISHED") -> None:
         """Mark the run terminated (idempotent).
@@ -357,7 +362,8 @@ class Tracker:
         if status not in _STATUSES:
             raise ValueError(f"status must be one of {_STATUSES}, got {status!r}")
         if not self._finished:
-            self.client.set_terminated(self.run_id, status=status)
+            with store_faults(self.tracking_uri):
+                self.client.set_terminated(self.run_id, status=status)
             self._finished = True
 
     def __enter__(self) -> Tracker:  # noqa: PYI034 - not subclassed

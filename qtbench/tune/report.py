@@ -29,9 +29,9 @@ def _test_run(identity: dict[str, Any], params: dict[str, Any], seed: int, runs_
     from qtbench.config.compose import compose_run
     from qtbench.runner import execute
 
-    ovs = [*identity["overrides"], *to_overrides(params), f"runtime.tracking_uri={uri}", "runtime.progress=false"]
+    ovs = [*identity["overrides"], *to_overrides(params), "runtime.progress=false"]
     return execute(compose_run(identity["method"], identity["task"], seed, identity["scale"], ovs,
-                               runs_dir=str(runs_dir)))
+                               runs_dir=str(runs_dir), tracking_uri=uri))
 
 
 def _trial_threads(run_dir: Optional[str]) -> Optional[int]:

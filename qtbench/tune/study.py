@@ -100,6 +100,10 @@ def study_name(method: str, task: str, space_stem: str, scale: str) -> str:
 
 
 def safe_name(name: str) -> str:
+    """A study's folder name: other characters become ``_``; a path (``/``, ``..``) is refused (UserError)."""
+    if any(c in name for c in "/\\") or ".." in name or name.startswith("."):
+        raise UserError(f"--study {name!r} is not a plain name: use letters, digits and . _ + - (no '/', no "
+                        "'..'); it becomes a folder name")
     s = re.sub(r"[^\w.+\-]", "_", name).strip("._")
     if not s:
         raise UserError(f"--study {name!r}: the name needs letters or digits")

@@ -22,10 +22,11 @@ def compose_trial(spec: StudySpec, values: dict[str, Any], runs_dir: str) -> Any
     """The run config of a trial: the study's run + the trial's values (+ where it runs and logs)."""
     from qtbench.config.compose import compose_run
 
-    ovs = [*spec.overrides, *overrides(values), f"runtime.tracking_uri={spec.tracking_uri}", "runtime.progress=false"]
+    ovs = [*spec.overrides, *overrides(values), "runtime.progress=false"]
     if spec.threads:
         ovs.append(f"runtime.threads={spec.threads}")
-    return compose_run(spec.method, spec.task, spec.seed, spec.scale, ovs, runs_dir=runs_dir)
+    return compose_run(spec.method, spec.task, spec.seed, spec.scale, ovs, runs_dir=runs_dir,
+                       tracking_uri=spec.tracking_uri)
 
 
 def base_config(spec: StudySpec) -> Any:
