@@ -29,9 +29,11 @@ _NUMPY_GLOBALS = (
     ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
     ("numpy", "ndarray"), ("numpy", "dtype"),
 )
-# the data classes of a task's data cache (qtbench/tasks/base.py)
+# the data classes of a task's data cache (qtbench/data/containers.py; caches written before they moved there
+# name them under qtbench.tasks.base, which still re-exports them)
 DATA_GLOBALS = frozenset(
-    {("qtbench.tasks.base", n) for n in ("TaskData", "TrainData", "EvalData", "ImageSet")} | set(_NUMPY_GLOBALS)
+    {(m, n) for m in ("qtbench.data.containers", "qtbench.tasks.base")
+     for n in ("TaskData", "TrainData", "EvalData", "ImageSet")} | set(_NUMPY_GLOBALS)
 )
 CONVERT_HINT = "python -m qtbench.engine.convert_checkpoint FILE"
 

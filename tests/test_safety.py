@@ -356,3 +356,22 @@ def test_the_run_summary_says_when_test_images_are_too_few(capsys):
     assert "2 target-test images cannot rank methods" in out and "task.data.pool=debian" in out
     print_summary(dict(summary, pool="debian", test_ids=[str(i) for i in range(40)]))
     assert "cannot rank" not in capsys.readouterr().out
+
+
+def test_data_caches_of_this_and_the_previous_layout_load(tmp_path):
+    """Data containers live in qtbench/data/containers.py; caches pickled when they lived in qtbench/tasks/base.py
+    name that module and must still load (it re-exports them)."""
+    import pickle
+
+    import numpy as np
+
+    from qtbench.data.containers import ImageSet
+    from qtbench.safe_load import load_data_pickle
+
+    s = ImageSet(["p#0"], [np.zeros((2, 2, 3), np.uint8)], np.array([0]), [np.ones((2, 2, 3), np.uint8)])
+    now = pickle.dumps(s, protocol=3)  # protocol 3 names classes as text lines (GLOBAL), so the module can be swapped
+    assert b"qtbench.data.containers" in now
+    for blob in (now, now.replace(b"qtbench.data.containers", b"qtbench.tasks.base")):
+        (tmp_path / "d.pkl").write_bytes(blob)
+        got = load_data_pickle(tmp_path / "d.pkl")
+        assert got.ids == ["p#0"] and np.array_equal(got.clean[0], s.clean[0])
