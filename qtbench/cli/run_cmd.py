@@ -66,10 +66,6 @@ def compose_from_args(args: argparse.Namespace):
     return compose_run(args.method, args.task, args.seed, args.scale, overrides, runs_dir=args.runs_dir)
 
 
-def _fmt(x) -> str:
-    return "—" if x is None else f"{x:.3f}"
-
-
 def print_summary(summary: dict) -> None:
     """The final table: PSNR/SSIM of input, base, teacher, student and the deltas against base."""
     m = summary["metrics"]
