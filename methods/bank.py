@@ -6,7 +6,7 @@ its stored entries and the top k by the ranking score are kept; a dropped crop k
 student then trains on *every* stored entry of the crop, each at its own level (qcond runs after).
 
 Everything is vectorised over the batch (the official code is batch-1 only, §21 item 2); entries live in
-:class:`methods.store.KeyedRows` (dense fields [R,k,...] grown on demand, a key -> row table), saved in
+:class:`qtbench_methods.store.KeyedRows` (dense fields [R,k,...] grown on demand, a key -> row table), saved in
 checkpoints (§21 item 13).
 """
 
@@ -19,11 +19,11 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from methods.store import STORAGES, KeyedRows
 from qtbench.engine.candidate_masks import CandidateMasks
 from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.registry import addons
+from qtbench_methods.store import STORAGES, KeyedRows
 
 
 @dataclass
