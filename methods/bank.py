@@ -6,7 +6,8 @@ its stored entries and the top k by the ranking score are kept; a dropped crop k
 student then trains on *every* stored entry of the crop, each at its own level (qcond runs after).
 
 Everything is vectorised over the batch (the official code is batch-1 only, §21 item 2); entries live in
-dense tensors grown on demand, indexed by a key -> row table, and are saved in checkpoints (§21 item 13).
+:class:`qtbench_methods.store.KeyedRows` (dense fields [R,k,...] grown on demand, a key -> row table), saved in
+checkpoints (§21 item 13).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from qtbench.engine.candidate_masks import CandidateMasks
 from qtbench.engine.plugin_api import AddOn, AddOnContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.registry import addons
+from qtbench_methods.store import STORAGES, KeyedRows
 
 
 @dataclass
@@ -78,9 +80,7 @@ class MemoryBank(AddOn):
     def __init__(self, cfg: DictConfig, options: DictConfig) -> None:
         super().__init__(cfg, options)
         self.k = int(options.k)
-        self.rows = torch.zeros(0, dtype=torch.long)
-        self.n_used = 0
-        self.store: dict[str, Tensor] = {}  # image, valid, members, combined, (mask): [R,k,...] each
+        self.table = KeyedRows(options.storage)  # image, valid, members, combined, (mask): [R,k,...] each
         self.members: list[str] = []
         self.merged = torch.zeros((), dtype=torch.long)
         self.revisits = torch.zeros((), dtype=torch.long)
@@ -95,33 +95,12 @@ class MemoryBank(AddOn):
         if o.k < 1:
             raise UserError(f"addons.bank.k={o.k} must be >= 1")
         for key, allowed in (("ranking", ("sum", "combined")), ("slot_reduction", ("mean", "sum")),
-                             ("storage", ("uint8", "float32"))):
+                             ("storage", STORAGES)):
             if o[key] not in allowed:
                 raise UserError(f"addons.bank.{key}={o[key]!r}: choose {' or '.join(allowed)}")
 
     def setup(self, ctx: AddOnContext) -> None:
-        self.rows = torch.full((ctx.n_keys,), -1, dtype=torch.long, device=ctx.device)
-
-    # -- storage -----------------------------------------------------------------------------------
-    def _encode(self, x: Tensor) -> Tensor:
-        if self.options.storage == "uint8":
-            return (x.clamp(0, 1) * 255.0).round().to(torch.uint8)
-        return x.float()
-
-    def _decode(self, x: Tensor) -> Tensor:
-        return x.float() / 255.0 if x.dtype == torch.uint8 else x
-
-    def _reserve(self, n: int, like: dict[str, Tensor]) -> None:
-        """Grow the dense storage (doubling) to at least ``n`` rows; ``like`` gives per-field shapes."""
-        cap = next(iter(self.store.values())).shape[0] if self.store else 0
-        if self.store and n <= cap:
-            return
-        new_cap = max(n, 2 * cap, 64)
-        for name, t in like.items():
-            grown = torch.zeros((new_cap, *t.shape[1:]), dtype=t.dtype, device=t.device)
-            if name in self.store:
-                grown[:cap] = self.store[name]
-            self.store[name] = grown
+        self.table.setup(ctx.n_keys, ctx.device)
 
     def _entering_masks(self, out: Tensor, masks: CandidateMasks, rep: Tensor, index: Tensor) -> None:
         """Fill ``out`` [S,K,1,h,w] with the masks of the new candidates that ``index`` keeps (the only
@@ -149,33 +128,29 @@ class MemoryBank(AddOn):
         first = torch.full((uniq.numel(),), kept.numel(), device=dev, dtype=torch.long)
         first = first.scatter_reduce(0, inv, torch.arange(kept.numel(), device=dev), reduce="amin")
         rep = kept[first]
-        rows = self.rows[uniq]
-        new = rows < 0
-        n_new = int(new.sum())
-        rows[new] = torch.arange(self.n_used, self.n_used + n_new, device=dev)
-        self.rows[uniq[new]] = rows[new]
-        self.n_used += n_new
+        table = self.table
+        rows, new = table.assign(uniq)
         # the new candidates in storage format
         # candidates a framework rejected (pl.cand_keep False: filter's threshold, Semi-UIR's student test) stay out
         ok = (pl.cand_keep[rep] if pl.cand_keep is not None
               else torch.ones(rep.numel(), kc, dtype=torch.bool, device=dev))
-        fresh = {"image": self._encode(pl.candidates[rep]),
+        fresh = {"image": table.encode(pl.candidates[rep]),
                  "valid": ok,
                  "members": torch.stack([pl.scores[m] for m in self.members], dim=-1)[rep].float(),
                  "combined": pl.score[rep].float()}
         if pl.cand_mask is not None:  # filled below for the candidates that enter only
             h, w = pl.candidates.shape[-2:]
             fresh["mask"] = torch.zeros(rep.numel(), kc, 1, h, w, dtype=torch.float16, device=dev)
-        self._reserve(self.n_used, {n: t[:, :1].expand(-1, self.k, *t.shape[2:]) for n, t in fresh.items()})
-        old = {n: self.store[n][rows] for n in fresh}
+        table.reserve(table.n_used, {n: t[:, :1].expand(-1, self.k, *t.shape[2:]) for n, t in fresh.items()})
+        old = {n: table.fields[n][rows] for n in fresh}
         rank_old = self._rank(old["members"], old["combined"]).masked_fill(~old["valid"], float("-inf"))
         rank_new = self._rank(fresh["members"], fresh["combined"]).masked_fill(~ok, float("-inf"))
         index, valid = top_k_merge(rank_old, rank_new, self.k)
         if pl.cand_mask is not None:
             self._entering_masks(fresh["mask"], pl.cand_mask, rep, index)
         for n in fresh:
-            self.store[n][rows] = _take(old[n], fresh[n], index)
-        self.store["valid"][rows] &= valid
+            table.fields[n][rows] = _take(old[n], fresh[n], index)
+        table.fields["valid"][rows] &= valid
         self.merged = self.merged.to(dev) + rep.numel()
         self.revisits = self.revisits.to(dev) + (~new).sum()
         return self._labels(pl, batch.key)
@@ -183,16 +158,17 @@ class MemoryBank(AddOn):
     def _labels(self, pl: PLBatch, key: Tensor) -> PLBatch:
         """Every stored entry of every crop of the batch becomes a label."""
         b = key.shape[0]
-        r = self.rows[key]
+        store = self.table.fields
+        r = self.table.rows[key]
         valid = torch.zeros(b, self.k, dtype=torch.bool, device=key.device)
         has = r >= 0
-        valid[has] = self.store["valid"][r[has]]
+        valid[has] = store["valid"][r[has]]
         owner, slot = valid.nonzero(as_tuple=True)
         row = r[owner]
         n_i = valid.sum(dim=1)
-        pl.label = self._decode(self.store["image"][row, slot])
-        pl.label_score = self.store["combined"][row, slot]
-        pl.mask = self.store["mask"][row, slot].float() if "mask" in self.store else None
+        pl.label = self.table.decode(store["image"][row, slot])
+        pl.label_score = store["combined"][row, slot]
+        pl.mask = store["mask"][row, slot].float() if "mask" in store else None
         pl.owner = owner
         pl.level = None
         if self.options.slot_reduction == "mean":
@@ -200,7 +176,7 @@ class MemoryBank(AddOn):
         else:
             pl.weight = torch.ones(owner.numel(), device=key.device)
         pl.norm = (n_i > 0).sum().clamp_min(1).float()  # per-crop losses averaged over crops with entries
-        self.last = {"bank/entries_per_crop": n_i.float().mean(), "bank/keys": torch.tensor(float(self.n_used))}
+        self.last = {"bank/entries_per_crop": n_i.float().mean(), "bank/keys": torch.tensor(float(self.table.n_used))}
         return pl
 
     def step_metrics(self) -> dict[str, Tensor]:
@@ -208,28 +184,29 @@ class MemoryBank(AddOn):
 
     # -- checkpoints -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows.cpu().clone(), "n_used": self.n_used, "members": list(self.members),
-                # clone: a saved slice would drag the whole (over-allocated) storage into the checkpoint
-                "store": {n: t[: self.n_used].cpu().clone() for n, t in self.store.items()},
-                "merged": self.merged.cpu(), "revisits": self.revisits.cpu()}
+        # the checkpoint format predates KeyedRows: its fields are saved under "store"
+        table = self.table.state_dict()
+        return {"rows": table["rows"], "n_used": table["n_used"], "members": list(self.members),
+                "store": table["fields"], "merged": self.merged.cpu(), "revisits": self.revisits.cpu()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        dev = self.rows.device
-        self.rows, self.n_used, self.members = state["rows"].to(dev), int(state["n_used"]), list(state["members"])
-        self.store = {n: t.to(dev).clone() for n, t in state["store"].items()}
+        dev = self.table.rows.device
+        self.table.load_state_dict({"rows": state["rows"], "n_used": state["n_used"], "fields": state["store"]})
+        self.members = list(state["members"])
         self.merged, self.revisits = state["merged"].to(dev).clone(), state["revisits"].to(dev).clone()
 
     def summary(self) -> dict[str, Any]:
-        filled = self.store["valid"][: self.n_used].sum(dim=1).float() if self.store else torch.zeros(0)
-        return {"keys_stored": self.n_used, "keys_possible": int(self.rows.numel()),
+        store, n_used = self.table.fields, self.table.n_used
+        filled = store["valid"][:n_used].sum(dim=1).float() if store else torch.zeros(0)
+        return {"keys_stored": n_used, "keys_possible": int(self.table.rows.numel()),
                 "mean_entries": float(filled.mean()) if filled.numel() else 0.0,
                 "merges": int(self.merged), "revisit_rate": float(self.revisits) / max(1, int(self.merged)),
                 "ranking": self.options.ranking}
 
     def bank_entry(self, key: int) -> Optional[dict[str, Tensor]]:
         """The stored entries of one crop key (for tests and inspection), or None."""
-        r = int(self.rows[key])
+        r = int(self.table.rows[key])
         if r < 0:
             return None
-        v = self.store["valid"][r]
-        return {n: t[r][v] for n, t in self.store.items() if n != "valid"}
+        v = self.table.fields["valid"][r]
+        return {n: t[r][v] for n, t in self.table.fields.items() if n != "valid"}

@@ -22,14 +22,14 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from methods.pl_common import STRONG, gather_k, one_label_per_crop, pl_loss, require_grid, resolve_members
-from methods.store import STORAGES, LabelStore
 from qtbench.engine.candidate_masks import CandidateMasks, LabelMasks
 from qtbench.engine.features import build_features, check_features
 from qtbench.engine.plugin_api import Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.iqa.presets import DEGRADATION, QUALITY
 from qtbench.registry import frameworks
+from qtbench_methods.pl_common import STRONG, gather_k, one_label_per_crop, pl_loss, require_grid, resolve_members
+from qtbench_methods.store import STORAGES, LabelStore
 
 WEIGHT_MAPS = ("addition", "multiplication")
 CLIP_SIGNS = ("corrected", "official")

@@ -21,7 +21,6 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from methods.reward_addon import RewardAddOn
 from qtbench.engine.plugin_api import PLBatch, TargetBatch
 from qtbench.engine.referee import STUDENT, needs_ref
 from qtbench.iqa.fidelity import Reference
@@ -29,6 +28,7 @@ from qtbench.engine.student_pass import StudentPass
 from qtbench.engine.windows import windows
 from qtbench.errors import UserError
 from qtbench.registry import addons
+from qtbench_methods.reward_addon import RewardAddOn
 
 
 @dataclass

@@ -19,12 +19,12 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from methods.pl_common import STRONG, gather_k, one_label_per_crop, pl_loss, require_grid
-from methods.store import STORAGES, LabelStore
 from qtbench.engine.features import build_features, check_features
 from qtbench.engine.plugin_api import Framework, FrameworkContext, PLBatch, TargetBatch
 from qtbench.errors import UserError
 from qtbench.registry import frameworks
+from qtbench_methods.pl_common import STRONG, gather_k, one_label_per_crop, pl_loss, require_grid
+from qtbench_methods.store import STORAGES, LabelStore
 
 MODES = ("absolute", "quantile")
 

@@ -21,12 +21,12 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor
 
-from methods.reward_addon import RewardAddOn
 from qtbench.engine.plugin_api import PLBatch, TargetBatch
 from qtbench.engine.referee import STUDENT, needs_ref
 from qtbench.engine.student_pass import StudentPass
 from qtbench.errors import UserError
 from qtbench.registry import addons
+from qtbench_methods.reward_addon import RewardAddOn
 
 
 @dataclass

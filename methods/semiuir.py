@@ -22,7 +22,13 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from methods.pl_common import (
+from qtbench.engine.features import build_features, check_features
+from qtbench.engine.plugin_api import Framework, FrameworkContext, PLBatch, TargetBatch
+from qtbench.engine.referee import BLACK, STUDENT, needs_ref
+from qtbench.errors import UserError
+from qtbench.iqa.presets import QUALITY
+from qtbench.registry import frameworks
+from qtbench_methods.pl_common import (
     STRONG,
     gather_k,
     one_label_per_crop,
@@ -32,13 +38,7 @@ from methods.pl_common import (
     sigmoid_rampup,
     warmup_ema,
 )
-from methods.store import STORAGES, LabelStore
-from qtbench.engine.features import build_features, check_features
-from qtbench.engine.plugin_api import Framework, FrameworkContext, PLBatch, TargetBatch
-from qtbench.engine.referee import BLACK, STUDENT, needs_ref
-from qtbench.errors import UserError
-from qtbench.iqa.presets import QUALITY
-from qtbench.registry import frameworks
+from qtbench_methods.store import STORAGES, LabelStore
 
 EMA_MODES = ("warmup", "engine")
 INITS = ("black", "teacher")

@@ -2,10 +2,11 @@
 
 One :class:`Registry` class (in the spirit of timm's ``_registry.py``): decorator registration with
 aliases and a one-line description, close-match errors, and discovery through entry points. qtbench's
-own ``methods/`` package registers through the same entry-point groups a third-party package uses::
+own plugins (the ``methods/`` folder, installed as the package ``qtbench_methods``) register through the same
+entry-point groups a third-party package uses::
 
     [project.entry-points."qtbench.frameworks"]
-    mt = "methods.mt"
+    mt = "qtbench_methods.mt"
 
 Importing the module named by an entry point runs its ``@frameworks.register(...)`` decorators.
 """

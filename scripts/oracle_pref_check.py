@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 def pushed_down(cfg) -> list[int]:
     """Levels the official preference loss lowers on purpose: pref's ``q_low`` (for this level count) when the
     gradient goes through the loser (``loser_grad``); none without pref or with ``loser_grad=false``."""
-    from methods.pref import scaled_levels
+    from qtbench_methods.pref import scaled_levels
 
     if "pref" not in cfg.addons or not cfg.addons.pref.loser_grad:
         return []

@@ -80,7 +80,7 @@ def ab(argv: list[str]) -> None:
 
 
 def bank_entry(argv: list[str]) -> None:
-    from methods import bank
+    from qtbench_methods import bank
 
     steps = int(argv[0]) if argv else 500
     (trainer,) = _trainers([("mt+qualiteacher", [])])

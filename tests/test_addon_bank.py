@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from methods.bank import MemoryBank
 from qtbench.config.compose import compose_run
 from qtbench.engine.candidate_masks import CandidateMasks
 from qtbench.engine.plugin_api import AddOnContext, Framework, PLBatch, TargetBatch
+from qtbench_methods.bank import MemoryBank
 
 
 def _bank(*overrides, n_keys=16):

@@ -4,11 +4,11 @@ import pytest
 import torch
 from addon_fakes import FakeEnsemble, FakeStudent
 
-from methods.crop import CroppedConsistency, consistency_loss
 from qtbench.engine.windows import windows
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext, PLBatch, TargetBatch
 from qtbench.engine.student_pass import StudentPass
+from qtbench_methods.crop import CroppedConsistency, consistency_loss
 
 X = (torch.arange(16.0) / 16).view(1, 1, 4, 4).expand(1, 3, 4, 4).contiguous()  # x[i, j] = (4 i + j) / 16
 

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from methods.gate import DualDropGate, gate_stats
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext, PLBatch
+from qtbench_methods.gate import DualDropGate, gate_stats
 
 # two crops x three views; piqe and niqe_fit enter drop 1, degprob is excluded (docs/method.md §6.2)
 SCORES = {

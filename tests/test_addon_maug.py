@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from methods.maug import MultiAugmentation, inverse_view, parse_view
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import TargetBatch
 from qtbench.errors import UserError
+from qtbench_methods.maug import MultiAugmentation, inverse_view, parse_view
 
 RAMP = (torch.arange(16.0) / 100).view(1, 1, 1, 16)  # depends on the column: not flip/rotation equivariant
 

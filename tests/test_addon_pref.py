@@ -6,11 +6,11 @@ import pytest
 import torch
 from addon_fakes import FakeEnsemble, FakeStudent
 
-from methods.pref import PreferenceLoss, label_anchor, preference_loss, scaled_levels
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext, PLBatch, TargetBatch
 from qtbench.engine.student_pass import StudentPass
 from qtbench.errors import UserError
+from qtbench_methods.pref import PreferenceLoss, label_anchor, preference_loss, scaled_levels
 
 
 def softplus(z):

@@ -4,10 +4,10 @@ import pytest
 import torch
 from addon_fakes import FakeEnsemble
 
-from methods.qcond import QualityConditioning, quality_levels
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext, PLBatch
 from qtbench.errors import UserError
+from qtbench_methods.qcond import QualityConditioning, quality_levels
 
 
 @pytest.mark.parametrize("s, level", [

@@ -12,7 +12,6 @@ import torch
 from addon_fakes import FakeStudent
 from iqa_fakes import Brightness, OffsetBrightness
 
-from methods.pref import PreferenceLoss
 from qtbench.config.compose import compose_run, config_hash, identity
 from qtbench.engine.plugin_api import AddOnContext, PLBatch, TargetBatch
 from qtbench.engine.referee import AgreementProbe, CropRefs, spearman
@@ -20,6 +19,7 @@ from qtbench.engine.student_pass import StudentPass
 from qtbench.errors import UserError
 from qtbench.iqa.ensemble import Ensemble
 from qtbench.iqa.fidelity import Reference, gaussian, noise_ids, oracle_member, psnr
+from qtbench_methods.pref import PreferenceLoss
 
 
 def _pairs(n=6, seed=0):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods.pl_common import STRONG, pl_loss
 from qtbench.engine.features import EncoderFeatures, FeatureExtractor, build_features, contrastive_ratio
 from qtbench.engine.plugin_api import PLBatch
 from qtbench.errors import UserError
+from qtbench_methods.pl_common import STRONG, pl_loss
 
 
 class Layers(FeatureExtractor):

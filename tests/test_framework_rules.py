@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from methods.colabator import LabelPool, pareto_ok
-from methods.filter import ThresholdFilter, threshold
-from methods.pl_common import sigmoid_rampup, warmup_ema
-from methods.semiuir import ReliableBank
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import FrameworkContext, PLBatch, TargetBatch
 from qtbench.iqa.api import Scores
+from qtbench_methods.colabator import LabelPool, pareto_ok
+from qtbench_methods.filter import ThresholdFilter, threshold
+from qtbench_methods.pl_common import sigmoid_rampup, warmup_ema
+from qtbench_methods.semiuir import ReliableBank
 
 CPU = torch.device("cpu")
 
@@ -117,7 +117,7 @@ def test_filter_with_bank_and_bank_addon_conflict():
 
 
 def test_bank_addon_stores_only_candidates_the_framework_kept():
-    from methods.bank import MemoryBank
+    from qtbench_methods.bank import MemoryBank
     from qtbench.engine.plugin_api import AddOnContext
 
     cfg = compose_run("filter+maug+bank", "dehaze", scale="smoke")

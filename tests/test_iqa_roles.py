@@ -4,8 +4,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from methods.gate import DualDropGate
-from methods.pl_common import resolve_members
+from qtbench_methods.gate import DualDropGate
+from qtbench_methods.pl_common import resolve_members
 from qtbench.config.compose import compose_run
 from qtbench.engine.plugin_api import AddOnContext
 from qtbench.errors import UserError

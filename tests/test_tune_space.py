@@ -6,9 +6,10 @@ import pytest
 from conftest import run_cli
 from tune_helpers import SPACE, TUNE, write_space
 
+from qtbench.config.override_text import override_value
 from qtbench.errors import UserError
 from qtbench.tune.driver import TuneRequest, prepare
-from qtbench.tune.space import format_value, load_space
+from qtbench.tune.space import load_space
 
 
 @pytest.mark.parametrize(
@@ -78,8 +79,15 @@ def test_shipped_loss_weights_space_is_valid_for_qualiteacher(tmp_path):
 
 
 def test_value_formatting_round_trips_through_hydra():
-    assert format_value(1e-05) == "1e-05" and format_value(True) == "true" and format_value("best") == "best"
-    assert format_value("true") == "'true'" and format_value("a b") == "'a b'"
+    assert override_value(1e-05) == "1e-05" and override_value(True) == "true" and override_value("best") == "best"
+    assert override_value("true") == "'true'" and override_value("a b") == "'a b'"
+    # sweep axes: lists and mappings, recursively (one function for sweeps, launchers and trials)
+    assert override_value([0.5, 2, "a b", {"k": None, "m": [True]}]) == "[0.5,2,'a b',{k:null,m:[true]}]"
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for v in ["gamma:0.7", "mt+bank", "0.5", "a,b", "it's", "true", ["gamma:0.7", "0.5", 3], {"a": "x y"}]:
+        assert parser.parse_override(f"k={override_value(v)}").value() == v
 
 
 @pytest.mark.parametrize("body, message", [

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from qtbench.cli.sweep_cmd import launcher_config, load_spec
     from qtbench.launch.config import split_overrides
-    from qtbench.launch.plan import measured_rates, report
+    from qtbench.launch.plan import cells_per_scale, measured_rates, report
     from qtbench.launch.sweep import load_cells
 
     overrides, launch_ovs = split_overrides(args.items)
@@ -42,6 +42,7 @@ def handle(args: argparse.Namespace) -> int:
     lc = launcher_config(args, spec, launch_ovs)
     cells = load_cells(spec, Path(args.runs_dir), write_cache=False)
     parallel = 1 if lc.name == "debug" else int(lc.array_parallelism)
-    print(report(spec.name, spec.path, spec.scale, cells, measured_rates(Path(args.runs_dir), Path(args.bench)),
+    per_scale = cells_per_scale(spec, cells, Path(args.runs_dir))
+    print(report(spec.name, spec.path, spec.scale, per_scale, measured_rates(Path(args.runs_dir), Path(args.bench)),
                  min(parallel, len(cells))))
     return 0

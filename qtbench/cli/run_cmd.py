@@ -72,10 +72,6 @@ def compose_from_args(args: argparse.Namespace):
 FEW_TEST_IMAGES = 20
 
 
-def _fmt(x) -> str:
-    return "—" if x is None else f"{x:.3f}"
-
-
 def print_summary(summary: dict) -> None:
     """The final table: PSNR/SSIM of input, base, teacher, student and the deltas against base."""
     m = summary["metrics"]

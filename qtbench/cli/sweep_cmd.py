@@ -73,8 +73,8 @@ def load_spec(args: argparse.Namespace, overrides: list[str]):
 
 def launcher_config(args: argparse.Namespace, spec, launch_overrides: list[str]):
     """The launcher config: the sweep file's ``launcher:`` defaults, then the command line's."""
+    from qtbench.config.override_text import override_value
     from qtbench.launch.config import LauncherConfig, compose_launcher
-    from qtbench.launch.sweep_file import override_value
 
     known = set(LauncherConfig.__dataclass_fields__)
     file_ovs = [f"launcher.{k}={override_value(v)}" for k, v in (spec.launcher if spec else {}).items()]

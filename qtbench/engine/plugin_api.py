@@ -155,7 +155,26 @@ class FrameworkContext(AddOnContext):
     student: Optional[torch.nn.Module] = None
 
 
-class Framework:
+class PluginHooks:
+    """The hooks every plugin (framework or add-on) has, with their defaults: no metrics, no facts, no state."""
+
+    def step_metrics(self) -> dict[str, Tensor]:
+        """Scalars about the last step (kept fraction, drop rate, bank fill...), logged with the losses."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able facts for ``summary.json`` (``framework`` or ``addons.<name>``), e.g. the features used."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """State saved in checkpoints (banks, running statistics, counters)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+class Framework(PluginHooks):
     """Base class of pseudo-labelling frameworks (``methods/``).
 
     Class attributes:
@@ -213,23 +232,8 @@ class Framework:
         norm = pl.weight.sum().clamp_min(1.0) if pl.norm is None else pl.norm
         return (per_image * pl.weight).sum() / norm
 
-    def step_metrics(self) -> dict[str, Tensor]:
-        """Scalars about the last step (kept fraction, replacements...), logged with the losses."""
-        return {}
 
-    def summary(self) -> dict[str, Any]:
-        """JSON-able facts for ``summary.json`` (``framework``), e.g. the feature extractor used."""
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        """Framework state saved in checkpoints (banks, running statistics)."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-
-
-class AddOn:
+class AddOn(PluginHooks):
     """Base class of add-ons (QualiTeacher components). Every hook is a no-op by default.
 
     Class attributes:
@@ -276,20 +280,6 @@ class AddOn:
     def inference_level(self) -> Optional[int]:
         """The quality level the student is asked for at evaluation (None: unconditioned)."""
         return None
-
-    def step_metrics(self) -> dict[str, Tensor]:
-        """Scalars about the last step (drop rate, bank fill...), logged with the losses."""
-        return {}
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-able facts for ``summary.json`` (``addons.<name>``), e.g. the PL level histogram."""
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
 
 
 def in_phase_order(addons: list[AddOn]) -> list[AddOn]:

@@ -3,7 +3,7 @@
 Composing one config with Hydra costs ~0.2 s, so (1) cells that differ only by seed share one
 composition (the seed is a plain top-level value; a test checks the result equals a direct compose), and
 (2) the expansion is cached in the sweep folder, keyed by the sweep's cells and a fingerprint of the code
-that defines configs (qtbench and methods sources, plugin distributions' versions). Re-invoking a sweep
+that defines configs (qtbench and qtbench_methods sources, plugin distributions' versions). Re-invoking a sweep
 of finished cells therefore never imports torch.
 """
 
@@ -23,19 +23,19 @@ from qtbench.launch.sweep_file import CellSpec, SweepSpec
 _GROUPS = ("qtbench.tasks", "qtbench.backbones", "qtbench.frameworks", "qtbench.addons", "qtbench.iqa")
 
 
+def fingerprint_roots() -> list[Path]:
+    """Folders whose sources define configs: qtbench and its own plugins (``methods/``, imported as
+    ``qtbench_methods``; the same distribution, so always there)."""
+    import qtbench
+    import qtbench_methods
+
+    return [Path(qtbench.__file__).parent, Path(qtbench_methods.__file__).parent]
+
+
 def code_fingerprint() -> str:
     """Changes whenever a config default could have changed: source files (size, mtime) and plugin versions."""
-    import qtbench
-
     h = hashlib.sha256()
-    roots = [Path(qtbench.__file__).parent]
-    try:
-        import methods
-
-        roots.append(Path(methods.__file__).parent)
-    except ImportError:
-        pass
-    for root in roots:
+    for root in fingerprint_roots():
         for f in sorted(root.rglob("*")):
             if f.suffix in (".py", ".yaml", ".json") and "__pycache__" not in f.parts:
                 st = f.stat()

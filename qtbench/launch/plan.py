@@ -1,5 +1,7 @@
 """``qtbench plan``: how many cells and seeds a sweep has and what it will cost, before launching.
 
+Each scale's iterations come from the cells composed at that scale (:func:`cells_per_scale`: the same
+expansion as ``qtbench sweep``, so scale profiles, method defaults and overrides combine exactly as in a run).
 Seconds per PL iteration come from, in order: finished runs in the runs folder (``timing.s_per_iter`` of
 the same method and scale), then ``results/bench/step.json`` (``qtbench bench``; its scale only). Base
 models are counted once per distinct base configuration (they are cached and shared by every method of
@@ -8,17 +10,18 @@ a seed), priced from finished runs' ``base_train_seconds`` per base iteration.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 
-from qtbench.config.compose import CONF_DIR, SCALES
-from qtbench.config.schema import BaseStageConfig, PLStageConfig
+from qtbench.errors import UserError
+from qtbench.launch.sweep_file import SweepSpec
 
 BENCH = Path("results/bench/step.json")
 
@@ -62,7 +65,6 @@ def measured_rates(runs_dir: Path, bench: Path = BENCH) -> Rates:
 def nearest_rate(method: str, scale: str, rates: Rates) -> Optional[tuple[float, str]]:
     """An unmeasured method priced like the measured one with the fewest add-ons that include all of its own
     (an upper bound); a method with no add-ons like any measured add-on-free method (``srconly`` ~ ``mt``)."""
-    from qtbench.errors import UserError
     from qtbench.method_spec import parse_method
 
     try:
@@ -84,35 +86,29 @@ def nearest_rate(method: str, scale: str, rates: Rates) -> Optional[tuple[float,
     return best[1], f"~ {best[2]} (not measured; {'upper bound' if best[0] > len(mine) else 'same add-ons'})"
 
 
-def scale_iters(scale: str) -> tuple[int, int]:
-    """``(base.iters, pl.iters)`` of a scale profile (its YAML, else the schema default)."""
-    data = yaml.safe_load((CONF_DIR / "scale" / f"{scale}.yaml").read_text()) or {}
-    return (int((data.get("base") or {}).get("iters", BaseStageConfig.iters)),
-            int((data.get("pl") or {}).get("iters", PLStageConfig.iters)))
+def cells_per_scale(spec: SweepSpec, cells: list[dict], runs_dir: Path) -> dict[str, Union[list[dict], str]]:
+    """The sweep's cells composed at every scale, the sweep's own first (``cells``, already expanded); a scale
+    at which the cells do not compose maps to the reason (one line)."""
+    from qtbench.config.compose import SCALES
+    from qtbench.launch.expand import expand
+
+    out: dict[str, Union[list[dict], str]] = {spec.scale: cells}
+    for scale in SCALES:
+        if scale != spec.scale:
+            try:  # no cache file: planning writes nothing, and the sweep's cache holds its own scale
+                out[scale] = expand(dataclasses.replace(spec, scale=scale), Path(runs_dir).resolve(), None)
+            except UserError as exc:
+                out[scale] = str(exc)
+    return out
 
 
-def _override(cell: dict, key: str) -> Optional[int]:
-    for ov in reversed(cell["overrides"]):
-        k, _, v = ov.partition("=")
-        if k.lstrip("+") == key:
-            try:
-                return int(v)
-            except ValueError:
-                return None
-    return None
-
-
-def estimate(cells: list[dict], scale: str, sweep_scale: str, rates: Rates) -> dict[str, Any]:
-    """Estimated seconds of PL training and base models for ``cells`` run at ``scale``."""
-    d_base, d_pl = scale_iters(scale)
+def estimate(cells: list[dict], scale: str, rates: Rates) -> dict[str, Any]:
+    """Estimated seconds of PL training and base models for ``cells`` (composed at ``scale``)."""
     per_method: dict[str, dict[str, Any]] = {}
     bases = set()
     for c in cells:
-        if scale == sweep_scale:
-            pl_it, base_it = c["config"]["pl"]["iters"], c["config"]["base"]["iters"]
-        else:
-            pl_it, base_it = _override(c, "pl.iters") or d_pl, _override(c, "base.iters") or d_base
         cfg = c["config"]
+        pl_it, base_it = cfg["pl"]["iters"], cfg["base"]["iters"]
         bases.add(json.dumps([c["task"], c["seed"], base_it, cfg["base"], cfg["backbone"], cfg["task"]], sort_keys=True,
                              default=str))
         row = per_method.setdefault(c["method"], {"cells": 0, "iters": 0})
@@ -144,8 +140,10 @@ def fmt_seconds(s: Optional[float]) -> str:
     return f"{s / 3600:.1f} h"
 
 
-def report(name: str, path: Path, sweep_scale: str, cells: list[dict], rates: Rates, parallel: int) -> str:
-    """The text ``qtbench plan`` prints."""
+def report(name: str, path: Path, sweep_scale: str, per_scale: dict[str, Union[list[dict], str]], rates: Rates,
+           parallel: int) -> str:
+    """The text ``qtbench plan`` prints; ``per_scale`` from :func:`cells_per_scale`."""
+    cells = per_scale[sweep_scale]
     seeds = sorted({c["seed"] for c in cells})
     methods = list(dict.fromkeys(c["method"] for c in cells))
     tasks = list(dict.fromkeys(c["task"] for c in cells))
@@ -153,8 +151,11 @@ def report(name: str, path: Path, sweep_scale: str, cells: list[dict], rates: Ra
              f"({', '.join(tasks)}) x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
              + (f" x {len(cells) // max(1, len(methods) * len(tasks) * len(seeds))} override combinations"
                 if len(cells) > len(methods) * len(tasks) * len(seeds) else "")]
-    for scale in [sweep_scale, *[s for s in SCALES if s != sweep_scale]]:
-        est = estimate(cells, scale, sweep_scale, rates)
+    for scale, at_scale in per_scale.items():
+        if isinstance(at_scale, str):
+            lines.append(f"\n{scale}: the cells do not compose at this scale: {at_scale}")
+            continue
+        est = estimate(at_scale, scale, rates)
         mark = " (the sweep's scale)" if scale == sweep_scale else ""
         known = not est["unknown"]
         total = est["pl_seconds"] + (est["base_seconds"] or 0.0)

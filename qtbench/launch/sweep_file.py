@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 import yaml
 
+from qtbench.config.override_text import override_value
 from qtbench.errors import UserError
 from qtbench.names import is_plain
 
@@ -97,19 +98,6 @@ def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_plain(v, path + (i,), lines) for i, v in enumerate(node.value)]
     return yaml.safe_load(yaml.serialize(node))
-
-
-def override_value(v: Any) -> str:
-    """A YAML value as Hydra override syntax."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(override_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ",".join(f"{k}:{override_value(x)}" for k, x in v.items()) + "}"
-    return str(v)
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

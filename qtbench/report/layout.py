@@ -108,7 +108,7 @@ def _axes(value: Any, default: str) -> tuple[str, ...]:
 
 def freeze(value: Any) -> Any:
     """A hashable axis value: lists and mappings as their override text (``[hflip,vflip]``), as labels key them."""
-    from qtbench.launch.sweep_file import override_value
+    from qtbench.config.override_text import override_value
 
     return override_value(value) if isinstance(value, (list, tuple, dict)) else value
 

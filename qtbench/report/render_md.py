@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qtbench.report import fmt
+from qtbench.report import cells, fmt
+from qtbench.report.cells import CellText, RefText
 from qtbench.report.layout import Block, Table
 
 _MARK = {"best": ("**", "**"), "second": ("<u>", "</u>")}
@@ -12,47 +13,26 @@ def _esc(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def _cell(block: Block, pos: tuple[int, int], vs: bool = False) -> str:
-    agg = (block.vs if vs else block.cells).get(pos)
-    if agg is None:
+def _show(c: CellText | None) -> str:
+    if c is None:
         return ""
-    m = block.metrics[pos]
-    signed = True if vs else None
-    main = fmt.main_text(agg, m, signed)
-    if not vs and main not in (fmt.MISSING, fmt.NOT_MEASURED) and pos in block.marks:
-        left, right = _MARK[block.marks[pos]]
+    main = c.main
+    if c.mark:
+        left, right = _MARK[c.mark]
         main = f"{left}{main}{right}"
-    return " ".join(t for t in (main, fmt.ci_text(agg, m, signed), fmt.count_note(agg)) if t)
+    return " ".join(t for t in (main, c.ci, c.note) if t)
 
 
-def _ref(block: Block, ri: int, ci: int) -> str:
-    if (ri, ci) not in block.refs:
-        return ""
-    m, ref, agg = block.metrics[(ri, ci)], block.refs[(ri, ci)], block.cells[(ri, ci)]
-    diff = fmt.num(agg.mean - ref, m.digits, True) if not agg.missing else fmt.MISSING
-    return f"{fmt.num(ref, m.digits, m.signed)} (Δ {diff})"
+def _show_ref(r: RefText | None) -> str:
+    return "" if r is None else f"{r.ref} (Δ {fmt.MISSING if r.diff is None else r.diff})"
 
 
 def _grid(block: Block, corner: str, vs: bool = False) -> list[str]:
-    ref_cols = sorted({ci for (_, ci) in block.refs})
-    head, align = [corner], ["---"]
-    for ci, col in enumerate(block.columns):
-        head.append(col.label)
-        align.append("---:")
-        if ci in ref_cols and not vs:
-            head.append(f"{col.label} ref.")
-            align.append("---:")
-    lines = ["| " + " | ".join(map(_esc, head)) + " |", "|" + "|".join(align) + "|"]
-    for ri, row in enumerate(block.rows):
-        if vs and not any((ri, ci) in block.vs for ci in range(len(block.columns))):
-            continue
+    head, rows = cells.grid(block, vs, _show, _show_ref)
+    lines = ["| " + " | ".join(map(_esc, [corner, *head])) + " |", "|" + "|".join(["---"] + ["---:"] * len(head)) + "|"]
+    for row, out in rows:
         label = f"*{row.label}*" if row.control else row.label
-        out = [label]
-        for ci in range(len(block.columns)):
-            out.append(_cell(block, (ri, ci), vs))
-            if ci in ref_cols and not vs:
-                out.append(_ref(block, ri, ci))
-        lines.append("| " + " | ".join(map(_esc, out)) + " |")
+        lines.append("| " + " | ".join(map(_esc, [label, *out])) + " |")
     return lines
 
 

@@ -5,7 +5,8 @@ Needs ``\\usepackage{booktabs}`` in the document; symbols use math mode only (no
 
 from __future__ import annotations
 
-from qtbench.report import fmt
+from qtbench.report import cells, fmt
+from qtbench.report.cells import CellText, RefText
 from qtbench.report.layout import Block, Table
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -22,56 +23,36 @@ def esc(text: str) -> str:
     return out
 
 
-def _cell(block: Block, pos: tuple[int, int], vs: bool = False) -> str:
-    agg = (block.vs if vs else block.cells).get(pos)
-    if agg is None:
+def _show(c: CellText | None) -> str:
+    if c is None:
         return ""
-    m = block.metrics[pos]
-    signed = True if vs else None
-    main = fmt.main_text(agg, m, signed, pm=r" \pm ")
-    if main == fmt.MISSING:
+    if c.main == fmt.MISSING:
         main = "---"
-    elif main == fmt.NOT_MEASURED:
+    elif c.main == fmt.NOT_MEASURED:
         main = "n/a"
+    elif c.mark == "best":
+        main = rf"$\mathbf{{{c.main}}}$"
+    elif c.mark == "second":
+        main = rf"\underline{{${c.main}$}}"
     else:
-        main = f"${main}$"
-        mark = None if vs else block.marks.get(pos)
-        if mark == "best":
-            main = rf"$\mathbf{{{main[1:-1]}}}$"
-        elif mark == "second":
-            main = rf"\underline{{{main}}}"
-    ci = fmt.ci_text(agg, m, signed)
-    note = fmt.count_note(agg)
-    return " ".join(t for t in (main, rf"{{\scriptsize ${ci}$}}" if ci else "", esc(note)) if t)
+        main = f"${c.main}$"
+    return " ".join(t for t in (main, rf"{{\scriptsize ${c.ci}$}}" if c.ci else "", esc(c.note)) if t)
+
+
+def _show_ref(r: RefText | None) -> str:
+    return "" if r is None else f"${r.ref}$ ($\\Delta$ ${'---' if r.diff is None else r.diff}$)"
 
 
 def _tabular(block: Block, corner: str, vs: bool = False) -> list[str]:
-    ref_cols = sorted({ci for (_, ci) in block.refs}) if not vs else []
-    head = [esc(corner)]
-    for ci, col in enumerate(block.columns):
-        head.append(esc(col.label))
-        if ci in ref_cols:
-            head.append(esc(f"{col.label} ref."))
-    lines = [r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\toprule", " & ".join(head) + r" \\",
-             r"\midrule"]
+    head, rows = cells.grid(block, vs, _show, _show_ref, pm=r" \pm ")
+    lines = [r"\begin{tabular}{l" + "r" * len(head) + "}", r"\toprule",
+             " & ".join(map(esc, [corner, *head])) + r" \\", r"\midrule"]
     in_controls = False
-    for ri, row in enumerate(block.rows):
-        if vs and not any((ri, ci) in block.vs for ci in range(len(block.columns))):
-            continue
+    for row, out in rows:
         if row.control and not in_controls:
             lines.append(r"\midrule")
             in_controls = True
-        out = [esc(row.label)]
-        for ci in range(len(block.columns)):
-            out.append(_cell(block, (ri, ci), vs))
-            if ci in ref_cols:
-                if (ri, ci) in block.refs:
-                    m, ref, agg = block.metrics[(ri, ci)], block.refs[(ri, ci)], block.cells[(ri, ci)]
-                    diff = fmt.num(agg.mean - ref, m.digits, True) if not agg.missing else "---"
-                    out.append(f"${fmt.num(ref, m.digits, m.signed)}$ ($\\Delta$ ${diff}$)")
-                else:
-                    out.append("")
-        lines.append(" & ".join(out) + r" \\")
+        lines.append(" & ".join([esc(row.label), *out]) + r" \\")
     return lines + [r"\bottomrule", r"\end{tabular}"]
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qtbench.config.override_text import override_value
 from qtbench.errors import UserError
 
 TYPES = ("float", "int", "categorical")
@@ -34,7 +34,6 @@ _FIELDS = {
 _TOP = {"params", "description"}
 # chosen by dedicated flags (--method/--task/--seed/--scale) or not part of what a run computes
 _RESERVED = ("method", "task", "seed", "scale", "framework")
-_PLAIN = re.compile(r"^[A-Za-z_][\w.\-]*$")
 
 
 @dataclass(frozen=True)
@@ -100,25 +99,9 @@ class SearchSpace:
         return {"params": {p.key: p.to_dict() for p in self.params}, "description": self.description}
 
 
-def format_value(v: Any) -> str:
-    """A value as Hydra override text (``true``, ``1e-05``, ``best``, ``'a b'``)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    s = str(v)
-    import yaml
-
-    if _PLAIN.match(s) and yaml.safe_load(s) == s:  # would read back as this same string
-        return s
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def overrides(values: dict[str, Any]) -> list[str]:
     """``{key: value}`` -> ``["key=value", ...]`` for :func:`qtbench.config.compose.compose_run`."""
-    return [f"{k}={format_value(v)}" for k, v in values.items()]
+    return [f"{k}={override_value(v)}" for k, v in values.items()]
 
 
 def _number(where: str, name: str, v: Any, integer: bool) -> Any:
@@ -266,7 +249,7 @@ def check_against_config(space: SearchSpace, base_cfg: Any, compose: Callable[[l
             try:
                 compose(overrides({p.key: v}))
             except UserError as exc:
-                raise UserError(f"{space.source}: {p.key}={format_value(v)} is rejected by the config: {exc}") from None
+                raise UserError(f"{space.source}: {p.key}={override_value(v)} is rejected by the config: {exc}") from None
 
 
 def describe(space: SearchSpace) -> str:
