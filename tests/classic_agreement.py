@@ -12,7 +12,6 @@ Run as a script to write the numbers (Spearman, largest absolute difference, per
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
