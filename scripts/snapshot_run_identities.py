@@ -1,4 +1,4 @@
-"""Write tests/data/run_identities.json: the identity (config hash) of every cell of every committed sweep.
+"""Write tests/fixtures/run_identities.json: the identity (config hash) of every cell of every committed sweep.
 
 Run identities must never change by accident: a committed table is rebuilt from the runs whose hashes match its
 sweep's cells, so a refactor that moved a hash would orphan every tracked run. ``tests/test_run_identities.py``
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAPSHOT = ROOT / "tests" / "data" / "run_identities.json"
+SNAPSHOT = ROOT / "tests" / "fixtures" / "run_identities.json"
 
 
 def current_identities(sweep_files: list[Path] | None = None) -> dict[str, dict[str, str]]:

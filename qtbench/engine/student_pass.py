@@ -10,7 +10,7 @@ at its own level, ``pref``'s winner (top level) and loser (a low level), ``crop`
   runs that encoder once per crop, and only the decoder once per (crop, level) pair.
 
 Both change the work, not the function: outputs agree with one ``student(x, level)`` call per request up to
-float rounding (``tests/test_student_pass.py``).
+float rounding (``tests/engine/test_student_pass.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 :mod:`qtbench.iqa.niqe_fit` scores every candidate crop with NIQE, which made it the slowest part of a
 QualiTeacher step. The features here are meant to be *the same numbers* as pyiqa's (checked bit for bit
-against the pyiqa-based reference in ``tests/test_niqe_speed_equivalence.py``); only the way they are
+against the pyiqa-based reference in ``tests/iqa/test_niqe_speed_equivalence.py``); only the way they are
 computed changes:
 
 - AGGD shape lookup: pyiqa compares each block's moment ratio with all 9,801 entries of a ratio table

@@ -26,7 +26,7 @@ from qtbench.iqa import index_source, weights
 from qtbench.iqa.api import MemberConfig
 from qtbench.iqa.presets import preset_members
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared helpers
 
 
 def _fetched() -> bool:

@@ -70,7 +70,7 @@ def test_config_level_errors_before_anything_is_written(tmp_path, space, kw, mes
 
 @pytest.mark.slow
 def test_shipped_loss_weights_space_is_valid_for_qualiteacher(tmp_path):
-    text = (Path(__file__).resolve().parent.parent / "sweeps/spaces/loss_weights.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "sweeps/spaces/loss_weights.yaml").read_text()
     spec, _ = prepare(_request(tmp_path, text, method="mt+qualiteacher"))
     keys = set(spec.space["params"])
     assert {"addons.pref.lam", "addons.pref.lam2", "addons.pref.delta", "addons.pref.beta",

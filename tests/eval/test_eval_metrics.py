@@ -144,6 +144,6 @@ def test_missing_weights_is_a_user_error_not_a_hang(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(dl, "DEFAULT_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(dl, "download_url_to_file", refuse)
-    m = NRMetric("ilniqe")  # niqe's file now comes from the package index (tests/test_classic_iqa.py)
+    m = NRMetric("ilniqe")  # niqe's file now comes from the package index (tests/iqa/test_classic_iqa.py)
     with pytest.raises(UserError, match="ilniqe.*needs pretrained weights"):
         m.build()

@@ -67,7 +67,7 @@ def _check_script():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "oracle_pref_check.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "oracle_pref_check.py"
     spec = importlib.util.spec_from_file_location("oracle_pref_check", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -10,7 +10,7 @@ from conftest import run_cli
 from qtbench.errors import UserError
 from qtbench.launch.sweep_file import load_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
 name: t
 scale: smoke

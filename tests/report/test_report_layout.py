@@ -13,7 +13,7 @@ from qtbench.report.benchmarks_md import replace_section
 from qtbench.report.collect import Cell, RunRecord, SweepRuns
 from qtbench.report.layout import build, parse_metrics
 
-SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.yaml"))
+SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
 
 
 def _runs(spec, status=lambda i, c: "FINISHED") -> SweepRuns:

@@ -182,7 +182,7 @@ def test_report_rewrites_only_between_markers(swept, tmp_path):
     results = tmp_path / "results"
     shutil.copytree(swept / "results" / "tables", results / "tables")
     (results / "bench").mkdir()
-    shutil.copy(Path(__file__).resolve().parents[1] / "results/bench/step.json", results / "bench/step.json")
+    shutil.copy(Path(__file__).resolve().parents[2] / "results/bench/step.json", results / "bench/step.json")
     (results / "bench/other.json").write_text(json.dumps({"bench": "other", "results": {"expand_s": 1.5}}))
     head = "# Bench\n\nHand-written intro.\n\n<!-- bench:start -->\nhand bench text\n<!-- bench:end -->\n\n"
     mid = "\n\nMore hand-written text.\n\n"

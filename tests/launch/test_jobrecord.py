@@ -1,6 +1,6 @@
 """SLURM job lookup: a controller that does not answer means "unknown", never "the job is gone".
 
-The live paths run against a real cluster in tests/test_slurm.py; a failing controller cannot be produced
+The live paths run against a real cluster in tests/launch/test_slurm.py; a failing controller cannot be produced
 on demand there, so these tests put a stand-in ``squeue`` first on PATH.
 """
 
