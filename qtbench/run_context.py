@@ -60,8 +60,19 @@ class RunContext:
         return self.ensemble is not None and bool(self.ensemble.needs_reference)
 
 
-def build_run(cfg: DictConfig) -> RunContext:
-    """Build a run's parts; writes ``config.yaml`` only after every weight file it needs was found.
+def preflight(cfg: DictConfig) -> Method:
+    """The run's method, once every weight file it needs was found; nothing is written.
+
+    Raises:
+        UserError: a missing weight file (naming it, the cache dir and the fetch command) or an unknown plugin.
+    """
+    method = create_method(cfg)
+    _check_weight_files(cfg, method.needs_iqa)
+    return method
+
+
+def build_run(cfg: DictConfig, method: Optional[Method] = None) -> RunContext:
+    """Build a run's parts (``method`` from :func:`preflight`, else checked here before anything is written).
 
     Raises:
         UserError: a missing weight file, unknown plugin or unusable store, in one line.
@@ -72,8 +83,7 @@ def build_run(cfg: DictConfig) -> RunContext:
     device = resolve_device(cfg.runtime.device)
     progress = bool(cfg.runtime.progress)
     h, rd = config_hash(cfg), run_dir(cfg)
-    method = create_method(cfg)
-    _check_weight_files(cfg, method.needs_iqa)  # before anything is written
+    method = method if method is not None else preflight(cfg)
     rd.mkdir(parents=True, exist_ok=True)
     atomic.write_text(rd / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 

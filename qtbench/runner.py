@@ -23,7 +23,7 @@ from qtbench.eval.evaluate import evaluate_set
 from qtbench.eval.final import FinalEval, final_evaluation, mean_or_nan
 from qtbench.eval.levels import reward_metric_names
 from qtbench.paths import ensure_writable  # noqa: F401 - re-exported (cli run imports it from here)
-from qtbench.run_context import RunContext, build_iqa, build_run  # noqa: F401 - build_iqa re-exported (bench)
+from qtbench.run_context import RunContext, build_iqa, build_run, preflight  # noqa: F401 - build_iqa re-exported (bench)
 
 SUMMARY = "summary.json"
 
@@ -51,11 +51,12 @@ def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
         return dict(done, reused=True)
     from qtbench.launch.runlock import run_lock
 
+    method = preflight(cfg)  # a missing weight file fails before the lock creates the run folder
     with run_lock(run_dir(cfg)):  # never two trainings of one identity, whichever launcher started them
         done = finished_summary(cfg)  # finished while this process waited for its turn
         if done is not None:
             return dict(done, reused=True)
-        run = build_run(cfg)
+        run = build_run(cfg, method)
         trainer = fit(run, monitor)
         return write_summary(run, trainer, final_evaluation(run, trainer))
 

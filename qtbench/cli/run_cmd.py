@@ -157,7 +157,7 @@ def print_levels(summary: dict) -> None:
 def handle(args: argparse.Namespace) -> int:
     from qtbench.config.compose import run_dir
     from qtbench.launch.runlock import run_lock
-    from qtbench.runner import ensure_writable
+    from qtbench.runner import ensure_writable, finished_summary, preflight
 
     from qtbench.launch.config import compose_launcher, split_overrides
 
@@ -166,6 +166,8 @@ def handle(args: argparse.Namespace) -> int:
     cfg = compose_from_args(args)
     ensure_writable(cfg.runtime.runs_dir)
     rd = run_dir(cfg)
+    if args.force or finished_summary(cfg) is None:
+        preflight(cfg)  # a missing weight file fails before the lock creates the run folder
     with contextlib.ExitStack() as held:
         held.enter_context(run_lock(rd))  # refuses at once, naming the process that trains this identity
         if args.force:
