@@ -34,11 +34,12 @@ def read_summary(run_dir: Path) -> dict:
 
 
 # Module fixtures that train a run or a study: every test that uses one belongs to the slow tier, whatever its own
-# duration (the fixture's cost lands on whichever test of the module runs first).
+# duration (the fixture's cost lands on whichever test of the module runs first). So do SLURM tests.
 SLOW_FIXTURES = {"smoke_run", "study8"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        # real SLURM jobs take tens of seconds each (they are skipped where sbatch is missing)
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.slow)
