@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from resume_helpers import uninterrupted_and_resumed
 from conftest import read_summary, run_cli
 
 SMOKE = ("--task", "dehaze", "--scale", "smoke", "--no-progress")
@@ -55,27 +56,9 @@ def test_pref_without_qcond_fails_clearly(tmp_path):
 @pytest.mark.slow
 def test_interrupted_run_resumes_bit_identically(tmp_path, monkeypatch):
     """Bank, gate percentiles, level histogram and the add-ons' generators all live in the checkpoint."""
-    from qtbench.config.compose import compose_run
-    from qtbench.engine.trainer import PLTrainer
-    from qtbench.runner import execute
-
     overrides = ["pl.iters=8", "pl.checkpoint_every=4", "addons.pref.start=0.0", "addons.crop.start=0.0",
                  "addons.gate.mode=calibrated", "addons.gate.min_history=4", "runtime.progress=false",
                  "addons.qcond.diag_max_images=1"]
-    ref = execute(compose_run("mt+qualiteacher", "dehaze", scale="smoke", overrides=overrides,
-                              runs_dir=str(tmp_path / "ref")))
-    step = PLTrainer.train_step
-
-    def dying(self):
-        if self.step == 6:
-            raise KeyboardInterrupt
-        return step(self)
-
-    cfg = compose_run("mt+qualiteacher", "dehaze", scale="smoke", overrides=overrides, runs_dir=str(tmp_path / "cut"))
-    monkeypatch.setattr(PLTrainer, "train_step", dying)
-    with pytest.raises(KeyboardInterrupt):
-        execute(cfg)
-    monkeypatch.setattr(PLTrainer, "train_step", step)
-    resumed = execute(cfg)
+    ref, resumed = uninterrupted_and_resumed("mt+qualiteacher", overrides, 6, tmp_path, monkeypatch)
     assert json.dumps(resumed["metrics"], sort_keys=True) == json.dumps(ref["metrics"], sort_keys=True)
     assert resumed["addons"] == ref["addons"]

@@ -15,6 +15,7 @@ from qtbench_methods.colabator import LabelPool, pareto_ok
 from qtbench_methods.filter import ThresholdFilter, threshold
 from qtbench_methods.pl_common import sigmoid_rampup, warmup_ema
 from qtbench_methods.semiuir import ReliableBank
+from resume_helpers import uninterrupted_and_resumed
 
 CPU = torch.device("cpu")
 
@@ -216,25 +217,9 @@ def test_interrupted_run_resumes_bit_identically(method, extra, tmp_path, monkey
     make 4 keys per image, so stores are revisited within 8 steps."""
     import json
 
-    from qtbench.engine.trainer import PLTrainer
-    from qtbench.runner import execute
-
     overrides = ["pl.crop=48", "pl.iters=8", "pl.checkpoint_every=2", "pl.trajectory_points=1",
                  "runtime.progress=false", "runtime.threads=1", *extra]
-    ref = execute(compose_run(method, "dehaze", scale="smoke", overrides=overrides, runs_dir=str(tmp_path / "ref")))
-    step = PLTrainer.train_step
-
-    def dying(self):
-        if self.step == 5:
-            raise KeyboardInterrupt
-        return step(self)
-
-    cfg = compose_run(method, "dehaze", scale="smoke", overrides=overrides, runs_dir=str(tmp_path / "cut"))
-    monkeypatch.setattr(PLTrainer, "train_step", dying)
-    with pytest.raises(KeyboardInterrupt):
-        execute(cfg)
-    monkeypatch.setattr(PLTrainer, "train_step", step)
-    resumed = execute(cfg)
+    ref, resumed = uninterrupted_and_resumed(method, overrides, 5, tmp_path, monkeypatch)
     assert json.dumps(resumed["metrics"], sort_keys=True) == json.dumps(ref["metrics"], sort_keys=True)
     assert resumed["framework"] == ref["framework"] and ref["framework"]["keys_stored"] > 0
 
