@@ -57,7 +57,12 @@ class RunContext:
     @property
     def oracle_reward(self) -> bool:
         """The reward reads hidden clean targets (``fidelity`` / ``iqa.agreement``): flagged like the oracle."""
-        return self.ensemble is not None and bool(self.ensemble.needs_reference)
+        return reads_hidden_targets(self.ensemble)
+
+
+def reads_hidden_targets(ensemble: Optional[torch.nn.Module]) -> bool:
+    """True when ``ensemble`` scores against clean references (an oracle reward), False for none or a plain one."""
+    return ensemble is not None and bool(ensemble.needs_reference)
 
 
 def preflight(cfg: DictConfig) -> Method:
@@ -91,7 +96,7 @@ def build_run(cfg: DictConfig, method: Optional[Method] = None) -> RunContext:
     data = task.build(cfg.seed, progress=progress)
     base_state, base_info = get_base_model(cfg, data.train, device, progress)
     ensemble = build_iqa(cfg, data, device, progress) if method.needs_iqa else None
-    oracle_reward = ensemble is not None and bool(ensemble.needs_reference)
+    oracle_reward = reads_hidden_targets(ensemble)
 
     previous = checkpoint.load(rd)
     tracker = _tracker(cfg, h, previous["mlflow_run_id"] if previous else None, method.oracle, oracle_reward)

@@ -21,6 +21,7 @@ from qtbench.engine.trainer import PLTrainer
 from qtbench.errors import UserError
 from qtbench.eval.evaluate import evaluate_set
 from qtbench.eval.final import FinalEval, final_evaluation, mean_or_nan
+from qtbench.engine.factory import Method
 from qtbench.eval.levels import reward_metric_names
 from qtbench.paths import ensure_writable  # noqa: F401 - re-exported (cli run imports it from here)
 from qtbench.run_context import RunContext, build_iqa, build_run, preflight  # noqa: F401 - build_iqa re-exported (bench)
@@ -38,20 +39,21 @@ def finished_summary(cfg: DictConfig) -> Optional[dict]:
     return None
 
 
-def execute(cfg: DictConfig, monitor: Any = None) -> dict[str, Any]:
+def execute(cfg: DictConfig, monitor: Any = None, method: Optional[Method] = None) -> dict[str, Any]:
     """Run (or resume, or reuse) the run described by ``cfg``; return its summary.
 
     Args:
         cfg: the composed run config.
         monitor: optional target-val monitor (:class:`qtbench.tune.monitor.ValMonitor`): started with the
             run's val set and MLflow run, then called after every PL step; it may raise to stop training.
+        method: ``cfg``'s method from :func:`preflight`, when the caller already checked it.
     """
     done = finished_summary(cfg)
     if done is not None:
         return dict(done, reused=True)
     from qtbench.launch.runlock import run_lock
 
-    method = preflight(cfg)  # a missing weight file fails before the lock creates the run folder
+    method = method or preflight(cfg)  # a missing weight file fails before the lock creates the run folder
     with run_lock(run_dir(cfg)):  # never two trainings of one identity, whichever launcher started them
         done = finished_summary(cfg)  # finished while this process waited for its turn
         if done is not None:

@@ -166,15 +166,15 @@ def handle(args: argparse.Namespace) -> int:
     cfg = compose_from_args(args)
     ensure_writable(cfg.runtime.runs_dir)
     rd = run_dir(cfg)
-    if args.force or finished_summary(cfg) is None:
-        preflight(cfg)  # a missing weight file fails before the lock creates the run folder
+    # a missing weight file fails before the lock creates the run folder
+    method = preflight(cfg) if args.force or finished_summary(cfg) is None else None
     with contextlib.ExitStack() as held:
         held.enter_context(run_lock(rd))  # refuses at once, naming the process that trains this identity
         if args.force:
             _clear(rd)
         if lc.name != "debug":  # a submitted job takes the lock itself, in its own process
             held.close()
-        return _launch(args, cfg, lc, rd)
+        return _launch(args, cfg, lc, rd, method)
 
 
 def _clear(rd) -> None:
@@ -185,7 +185,7 @@ def _clear(rd) -> None:
         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
-def _launch(args: argparse.Namespace, cfg, lc, rd) -> int:
+def _launch(args: argparse.Namespace, cfg, lc, rd, method=None) -> int:
     from qtbench.engine import checkpoint
     from qtbench.runner import SUMMARY, execute
 
@@ -198,7 +198,7 @@ def _launch(args: argparse.Namespace, cfg, lc, rd) -> int:
     else:
         print(f"run dir: {rd}")
     if lc.name == "debug":
-        summary = execute(cfg)
+        summary = execute(cfg, method=method)
     else:  # a submitit job (preemption-safe): wait for it, as the in-process run would
         from qtbench.launch.submit_run import submit_and_wait
 
