@@ -113,6 +113,23 @@ def parent_run(client, name: str, parent_id: Optional[str] = None):
     return max(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
 
 
+def runs_by_hash(client, wanted: Optional[set[str]] = None) -> dict[str, list]:
+    """Every run (not sweep parents) of every experiment, grouped by its ``config_hash`` tag.
+
+    Args:
+        client: an MlflowClient.
+        wanted: keep only these hashes (default: all).
+    """
+    by_hash: dict[str, list] = {}
+    exps = [e.experiment_id for e in client.search_experiments()]
+    for i in range(0, len(exps), 50):  # search_runs accepts a bounded list of experiments
+        for r in _search(client, exps[i:i + 50], "tags.config_hash != ''"):
+            h = r.data.tags.get("config_hash")
+            if (wanted is None or h in wanted) and r.data.tags.get("qtbench.role") != "sweep":
+                by_hash.setdefault(h, []).append(r)
+    return by_hash
+
+
 def _parent_cells(client, run) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -143,14 +160,7 @@ def collect(name: str, uri: str, parent_id: Optional[str] = None) -> SweepRuns:
     client = client_for(uri)
     parent = parent_run(client, name, parent_id)
     cells = [Cell(int(c["index"]), dict(c["labels"]), c["hash"]) for c in _parent_cells(client, parent)]
-    wanted = {c.hash for c in cells}
-    by_hash: dict[str, list] = {}
-    exps = [e.experiment_id for e in client.search_experiments()]
-    for i in range(0, len(exps), 50):  # search_runs accepts a bounded list of experiments
-        for r in _search(client, exps[i:i + 50], "tags.config_hash != ''"):
-            h = r.data.tags.get("config_hash")
-            if h in wanted and r.data.tags.get("qtbench.role") != "sweep":
-                by_hash.setdefault(h, []).append(r)
+    by_hash = runs_by_hash(client, {c.hash for c in cells})
     for c in cells:
         if c.hash in by_hash:
             c.run = _record(_best(by_hash[c.hash]))

@@ -196,6 +196,45 @@ def _sqlite_init_lock(tracking_uri: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def open_client(tracking_uri: str):
+    """An MlflowClient on ``tracking_uri`` whose store (and SQLite schema) exists, created safely across processes."""
+    from mlflow.tracking import MlflowClient
+
+    with store_faults(tracking_uri), _sqlite_init_lock(tracking_uri):
+        client = MlflowClient(tracking_uri=tracking_uri)
+        client.search_experiments(max_results=1)  # forces the store (and its schema) into existence
+    return client
+
+
+def ensure_experiment(client, tracking_uri: str, name: str, artifact_root: Path | None = None) -> str:
+    """The id of experiment ``name``, created (artifacts under ``artifact_root``) or restored when needed.
+
+    ``artifact_root`` defaults to ``<folder of the SQLite db>/mlartifacts`` (other stores decide themselves).
+    """
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    if artifact_root is None:
+        db_dir = _sqlite_dir(tracking_uri)
+        artifact_root = db_dir / "mlartifacts" if db_dir is not None else None
+    location = None
+    if artifact_root is not None:
+        # one sub-folder per experiment, like MLflow's own layout
+        location = (Path(artifact_root).resolve() / sanitize_key(name).replace("/", "_")).as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        # another process of the same sweep created it between our lookup and create
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
 class Tracker:
     """One MLflow run, new or resumed.
 
@@ -246,34 +285,10 @@ class Tracker:
             if tag_map:
                 self._log_tags(tag_map)
         else:
-            self.experiment_id = self._experiment_id(experiment, artifact_root)
+            self.experiment_id = ensure_experiment(self.client, self.tracking_uri, experiment, artifact_root)
             run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tag_map)
             self.run_id = run.info.run_id
             self._params = {}
-
-    def _experiment_id(self, name: str, artifact_root: Path | None) -> str:
-        from mlflow.exceptions import MlflowException
-
-        exp = self.client.get_experiment_by_name(name)
-        if exp is not None:
-            if exp.lifecycle_stage == "deleted":
-                self.client.restore_experiment(exp.experiment_id)
-            return exp.experiment_id
-        if artifact_root is None:
-            db_dir = _sqlite_dir(self.tracking_uri)
-            artifact_root = db_dir / "mlartifacts" if db_dir is not None else None
-        location = None
-        if artifact_root is not None:
-            # one sub-folder per experiment, like MLflow's own layout
-            location = (Path(artifact_root).resolve() / sanitize_key(name).replace("/", "_")).as_uri()
-        try:
-            return self.client.create_experiment(name, artifact_location=location)
-        except MlflowException:
-            # another process of the same sweep created it between our lookup and create
-            exp = self.client.get_experiment_by_name(name)
-            if exp is None:
-                raise
-            return exp.experiment_id
 
     def _log_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag

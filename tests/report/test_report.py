@@ -217,3 +217,64 @@ def test_errors_are_one_line(tmp_path):
     MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db").search_experiments()  # an empty store
     out = run_cli("table", "s.yaml", "--runs-dir", "runs", cwd=tmp_path)
     assert out.returncode == 2 and "no runs of sweep 'nothing'" in out.stderr, out.stderr
+
+
+@pytest.mark.slow
+def test_archive_carries_a_sweep_to_another_runs_folder(swept, tmp_path):
+    """Export -> import elsewhere: the same table bytes, the same metric histories, finished cells count as done."""
+    arch = tmp_path / "arch"
+    out = run_cli("archive", "export", "rep", "--runs-dir", "runs", "--to", str(arch), cwd=swept)
+    assert out.returncode == 0, out.stderr
+    assert "exported 8 finished or failed runs of sweep rep" in out.stdout  # 6 done + 2 failed oracle cells
+    assert len([p for p in arch.rglob("*.json") if p.name != "sweep.json"]) == 8
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(swept / "rep.yaml", other / "rep.yaml")
+    imp = run_cli("archive", "import", str(arch), "--runs-dir", "runs", cwd=other)
+    assert imp.returncode == 0 and "imported 8 runs" in imp.stdout, imp.stdout + imp.stderr
+    twice = run_cli("archive", "import", str(arch), "--runs-dir", "runs", cwd=other)
+    assert twice.returncode == 0 and "imported 0 runs" in twice.stdout and "8 already there" in twice.stdout
+
+    tables = {}
+    for name, root in (("orig", swept), ("imported", other)):
+        t = run_cli("table", "rep.yaml", "--runs-dir", "runs", "--results", str(tmp_path / name), cwd=root)
+        assert t.returncode == 0, t.stderr
+        tables[name] = {p.name: p.read_bytes() for p in (tmp_path / name / "tables").iterdir()}
+    meta = {k: json.loads(tables[k].pop("rep.json")) for k in tables}
+    assert tables["imported"] == tables["orig"] and set(tables["orig"]) == {"rep.md", "rep.tex", "rep.csv"}
+    assert meta["imported"].pop("parent_run_id") != meta["orig"].pop("parent_run_id")  # a new store, a new parent
+    assert meta["imported"] == meta["orig"]
+
+    src, dst = _client(swept), _client(other)
+    orig = {r.data.tags["config_hash"]: r for r in src.search_runs(
+        [e.experiment_id for e in src.search_experiments()], "tags.config_hash != ''")
+        if r.data.tags.get("qtbench.role") != "sweep"}
+    moved = dst.search_runs([e.experiment_id for e in dst.search_experiments()], "tags.`qtbench.imported_from` != ''")
+    moved = [r for r in moved if r.data.tags.get("qtbench.role") != "sweep"]
+    assert len(moved) == 8
+    curves = 0
+    for r in moved:
+        o = orig[r.data.tags["config_hash"]]
+        assert r.data.tags["qtbench.imported_from"] == o.info.run_id and r.info.status == o.info.status
+        assert r.data.params == o.data.params and r.data.metrics == o.data.metrics
+        for key in [k for k in o.data.metrics if k.startswith(("train/", "trajectory/"))][:5]:  # curves
+            hist = [(m.step, m.value) for m in src.get_metric_history(o.info.run_id, key)]
+            assert sorted(hist) == sorted((m.step, m.value) for m in dst.get_metric_history(r.info.run_id, key))
+            curves += len(hist) > 1
+    assert curves >= 6  # every finished run has multi-step curves
+
+    dry = run_cli("sweep", "rep.yaml", "--launcher", "debug", "--runs-dir", "runs", "--dry-run", cwd=other)
+    assert "6 done" in dry.stdout and "2 pending" in dry.stdout, dry.stdout  # failed cells get no run folder
+
+
+def test_archive_import_refuses_a_record_that_names_a_folder_outside(tmp_path):
+    arch = tmp_path / "arch"
+    (arch / "x").mkdir(parents=True)
+    (arch / "sweep.json").write_text(json.dumps({"format": "qtbench-run-archive/1", "name": "rep", "sweep": None}))
+    bad = {"format": "qtbench-run-archive/1", "hash": "ab" * 32, "run_id": "r1", "status": "FINISHED",
+           "labels": {"task": "dehaze", "method": "../../escape", "seed": 0}}
+    (arch / "x" / "s0-abababababab.json").write_text(json.dumps(bad))
+    out = run_cli("archive", "import", str(arch), "--runs-dir", "runs", cwd=tmp_path)
+    assert out.returncode == 2 and "not a plain name" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "escape").exists()
