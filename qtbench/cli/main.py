@@ -15,7 +15,7 @@ from qtbench.errors import TrainingDiverged, UserError
 
 # Sub-command modules, in the order ``qtbench --help`` lists them.
 COMMANDS = ("run", "compare", "eval", "restore", "config", "ls", "data", "weights", "bench", "sweep", "plan", "tracking",
-            "archive", "tune", "table", "plot", "report", "iqa")
+            "archive", "tune", "table", "plot", "gallery", "report", "iqa")
 
 
 # storage faults the user fixes outside qtbench: one line, exit code 2, instead of a traceback

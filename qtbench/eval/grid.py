@@ -77,6 +77,7 @@ def save_grid(
     col_titles: list[str],
     row_titles: list[str] | None = None,
     cell_px: int = 192,
+    captions: list[list[str | None]] | None = None,
 ) -> Path:
     """Write a titled grid of images as a PNG, atomically.
 
@@ -92,6 +93,8 @@ def save_grid(
         col_titles: one title per column.
         row_titles: one title per row, or None for no row-title band.
         cell_px: side of the square cell each image is fitted into.
+        captions: optional text per cell (same shape as ``rows``; None or "" for none), drawn on a white band
+            at the cell's bottom edge, e.g. the image's PSNR.
 
     Returns:
         ``path``.
@@ -106,6 +109,8 @@ def save_grid(
         raise ValueError(f"{len(row_titles)} row titles for {len(rows)} rows")
     if cell_px < 8:
         raise ValueError(f"cell_px must be >= 8, got {cell_px}")
+    if captions is not None and [len(c) for c in captions] != [len(r) for r in rows]:
+        raise ValueError("captions must have the same shape as rows")
 
     font = _font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -142,6 +147,13 @@ def save_grid(
                 continue
             im = _fit(_to_pil(img), cell_px)
             canvas.paste(im, (x0 + (cell_px - im.width) // 2, y0 + (cell_px - im.height) // 2))
+            caption = captions[i][j] if captions is not None else None
+            if caption:
+                text = _ellipsize(draw, str(caption), font, cell_px - 2 * PAD)
+                tw = draw.textlength(text, font=font)
+                band = y0 + cell_px - TITLE_H
+                draw.rectangle((x0, band, x0 + cell_px - 1, y0 + cell_px - 1), fill=_BG)
+                draw.text((x0 + (cell_px - tw) / 2, band + (TITLE_H - th) / 2 - t_off), text, fill=_FG, font=font)
 
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", optimize=False)  # optimize=True is several times slower for little gain

@@ -186,3 +186,39 @@ def test_real_sets_of_the_debian_pool(monkeypatch):
         assert not real & {p for ids in split_photos(photos, 0, cfg.task.data.split).values() for p in ids}
         view = task.preview(0, n=1)
         assert len(view["real"]) == 1 and view["real"][0][0] in real
+
+
+def test_gallery_shows_the_same_images_for_every_run_with_psnr(run, tmp_path):
+    from PIL import Image
+
+    from qtbench.eval.grid import PAD, TITLE_H
+
+    rd, s = run
+    out = tmp_path / "g.png"
+    res = run_cli("gallery", "--checkpoint", str(rd), str(rd), "--data", "test", "--images", "1", "--crop", "32",
+                  "--labels", "first,second", "--cell-px", "64", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "1 images of dehaze target-test x 5 columns" in res.stdout  # input, base, 2 runs, clean
+    w, h = Image.open(out).size
+    assert h == TITLE_H + 64 + 2 * PAD and w > 5 * 64
+    assert run_label_of(rd).startswith("mt+qcond [")  # the default label names method and preset
+
+
+def run_label_of(rd):
+    from qtbench.config.compose import literal_config
+    from qtbench.eval.gallery import run_label
+
+    return run_label(literal_config((rd / "config.yaml").read_text()), rd)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--labels", "one,two"), "--labels gives 2 labels for 1 runs"),
+    (("--out", "x.jpg"), "ending in .png"),
+    (("--crop", "4"), "at least 16 px"),
+    (("--pick", "nope.png"), "no image named nope.png"),
+])
+def test_gallery_bad_input_is_one_line(run, tmp_path, extra, message):
+    rd, _ = run
+    res = run_cli("gallery", "--checkpoint", str(rd), "--out", str(tmp_path / "g.png"), *extra, cwd=tmp_path)
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (tmp_path / "g.png").exists()

@@ -1,0 +1,58 @@
+"""Side-by-side restorations of the same images by several runs (``qtbench gallery``).
+
+One row per image: the degraded input, the base model of the first run, each run's student, and the clean
+image where there is one; each restoration is captioned with its PSNR to the clean image. Runs trained on an
+oracle reward (one that reads the hidden clean targets) are labelled ``[ORACLE reward]``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from qtbench.errors import UserError
+
+
+def run_label(cfg, run_dir: Path) -> str:
+    """``method [preset]``, with the oracle-mixing knobs and ``[ORACLE reward]`` when the run read hidden targets."""
+    summary = {}
+    if (Path(run_dir) / "summary.json").is_file():
+        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    parts = [str(cfg.method)]
+    preset = summary.get("iqa_preset")  # None: the method uses no IQA
+    if preset:
+        parts.append(f"[{preset}]")
+    # runs from before the agreement knobs have no such fields: they are plain presets (alpha 0, sigma 0)
+    alpha = OmegaConf.select(cfg, "iqa.agreement.alpha", default=0.0)
+    sigma = OmegaConf.select(cfg, "iqa.agreement.sigma", default=0.0)
+    if alpha:
+        parts.append(f"a={alpha:g}" + (f" s={sigma:g}" if sigma else ""))
+    if summary.get("oracle_reward"):
+        parts.append("[ORACLE reward]")
+    return " ".join(parts)
+
+
+def center_crop(img: np.ndarray, size: Optional[int]) -> np.ndarray:
+    """The central ``size`` x ``size`` window of an HxWxC image (the whole image when ``size`` is None or larger)."""
+    if not size:
+        return img
+    h, w = img.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return img[top:top + size, left:left + size]
+
+
+def pick(names: list[str], wanted: Optional[list[str]], n: int) -> list[int]:
+    """Indices of the images to show: the named ones (in that order), else the first ``n``."""
+    if wanted:
+        missing = [w for w in wanted if w not in names]
+        if missing:
+            raise UserError(f"--pick: no image named {', '.join(missing)} in this set; its images are: "
+                            f"{', '.join(names[:12])}{' ...' if len(names) > 12 else ''}")
+        return [names.index(w) for w in wanted]
+    if n < 1:
+        raise UserError(f"--images {n}: show at least one image")
+    return list(range(min(n, len(names))))
