@@ -59,9 +59,28 @@ def load_cells(spec: SweepSpec, runs_dir: Path, write_cache: bool = True) -> lis
 
 
 def launchable(spec: SweepSpec, cells: list[dict], statuses: list) -> list[tuple[dict, Any]]:
-    """(cell, status) of the cells this invocation launches: failed or pending, inside its --tasks/--seeds."""
-    return [(c, st) for c, st in zip(cells, statuses)
-            if st.status in ("failed", "pending") and spec.launches(c["task"], c["seed"])]
+    """(cell, status) of the cells this invocation launches: failed or pending, inside its --tasks/--seeds.
+
+    One cell of every task and seed goes first (:func:`bases_first`), so parallel jobs train different base
+    models instead of the same one twice.
+    """
+    return bases_first([(c, st) for c, st in zip(cells, statuses)
+                        if st.status in ("failed", "pending") and spec.launches(c["task"], c["seed"])])
+
+
+def bases_first(items: list[tuple[dict, Any]]) -> list[tuple[dict, Any]]:
+    """``items`` with the first cell of each (task, seed) moved to the front, otherwise in their order.
+
+    Cells of one task and seed share a base model (docs/protocol.md §2), trained by whichever starts first and
+    cached; two of them started together would both train it. The order of cells changes no result.
+    """
+    seen: set[tuple[str, int]] = set()
+    leaders, rest = [], []
+    for item in items:
+        key = (item[0]["task"], int(item[0]["seed"]))
+        (rest if key in seen else leaders).append(item)
+        seen.add(key)
+    return leaders + rest
 
 
 def _job_config(cell: dict, uri: str, name: str, parent: str, threads: int) -> dict[str, Any]:
