@@ -5,7 +5,10 @@ expansion as ``qtbench sweep``, so scale profiles, method defaults and overrides
 Seconds per PL iteration come from, in order: finished runs in the runs folder (``timing.s_per_iter`` of
 the same method and scale), then ``results/bench/step.json`` (``qtbench bench``; its scale only). Base
 models are counted once per distinct base configuration (they are cached and shared by every method of
-a seed), priced from finished runs' ``base_train_seconds`` per base iteration.
+a seed), priced from finished runs' ``base_train_seconds`` per base iteration. What a cell costs besides its
+PL loop and base model (data, IQA set-up, the final evaluation with its level diagnostics: at cpu scale as
+much as the PL loop) is priced from finished runs too: ``wall_s`` minus PL and base seconds, median per
+method and scale (any method's at that scale when the method has none).
 """
 
 from __future__ import annotations
@@ -32,23 +35,35 @@ class Rates:
 
     pl: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     base: dict[str, float] = field(default_factory=dict)
+    overhead: dict[tuple[str, str], float] = field(default_factory=dict)  # s per cell outside PL and base
+    overhead_any: dict[str, float] = field(default_factory=dict)  # per scale, over every method
 
 
 def measured_rates(runs_dir: Path, bench: Path = BENCH) -> Rates:
     """Collect s/iter from finished runs (median per method and scale), then fill gaps from the bench file."""
     spi: dict[tuple[str, str], list[float]] = defaultdict(list)
     base: dict[str, list[float]] = defaultdict(list)
+    over: dict[tuple[str, str], list[float]] = defaultdict(list)
     for path in Path(runs_dir).glob("*/*/*/summary.json"):
         try:
             s = json.loads(path.read_text())
             t = s["timing"]
             spi[(s["method"], s["scale"])].append(float(t["s_per_iter"]))
-            if not t.get("base_cached") and t.get("base_train_seconds"):  # this run trained its base model
+            trained_base = not t.get("base_cached") and t.get("base_train_seconds")
+            if trained_base:  # this run trained its base model
                 iters = (yaml.safe_load((path.parent / "config.yaml").read_text()) or {})["base"]["iters"]
                 base[s["scale"]].append(float(t["base_train_seconds"]) / max(1.0, float(iters)))
+            if "wall_s" in t and "pl_seconds" in t:
+                rest = float(t["wall_s"]) - float(t["pl_seconds"]) - (float(t["base_train_seconds"]) if trained_base else 0.0)
+                over[(s["method"], s["scale"])].append(max(0.0, rest))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     rates = Rates()
+    rates.overhead = {k: statistics.median(v) for k, v in over.items()}
+    by_scale: dict[str, list[float]] = defaultdict(list)
+    for (_, scale), vals in over.items():
+        by_scale[scale].extend(vals)
+    rates.overhead_any = {k: statistics.median(v) for k, v in by_scale.items()}
     for key, vals in spi.items():
         rates.pl[key] = (statistics.median(vals), f"{len(vals)} finished run{'s' * (len(vals) > 1)}")
     rates.base = {k: statistics.median(v) for k, v in base.items()}
@@ -114,7 +129,7 @@ def estimate(cells: list[dict], scale: str, rates: Rates) -> dict[str, Any]:
         row = per_method.setdefault(c["method"], {"cells": 0, "iters": 0})
         row["cells"] += 1
         row["iters"] += pl_it
-    total, unknown = 0.0, []
+    total, unknown, eval_total = 0.0, [], 0.0
     for method, row in per_method.items():
         rate = rates.pl.get((method, scale)) or nearest_rate(method, scale, rates)
         row["s_per_iter"], row["source"] = rate if rate else (None, "no measurement")
@@ -123,11 +138,15 @@ def estimate(cells: list[dict], scale: str, rates: Rates) -> dict[str, Any]:
             total += row["seconds"]
         else:
             unknown.append(method)
+        per_cell = rates.overhead.get((method, scale), rates.overhead_any.get(scale))
+        row["eval_seconds"] = None if per_cell is None else per_cell * row["cells"]
+        eval_total += row["eval_seconds"] or 0.0
     base_rate = rates.base.get(scale)
     base_iters = sum(json.loads(b)[2] for b in bases)
     base_s = base_iters * base_rate if base_rate else None
     return {"scale": scale, "methods": per_method, "pl_seconds": total, "unknown": unknown,
-            "base_models": len(bases), "base_seconds": base_s}
+            "base_models": len(bases), "base_seconds": base_s,
+            "eval_seconds": eval_total if scale in rates.overhead_any else None}
 
 
 def fmt_seconds(s: Optional[float]) -> str:
@@ -158,17 +177,35 @@ def report(name: str, path: Path, sweep_scale: str, per_scale: dict[str, Union[l
         est = estimate(at_scale, scale, rates)
         mark = " (the sweep's scale)" if scale == sweep_scale else ""
         known = not est["unknown"]
-        total = est["pl_seconds"] + (est["base_seconds"] or 0.0)
+        total = est["pl_seconds"] + (est["base_seconds"] or 0.0) + (est["eval_seconds"] or 0.0)
         lines.append(f"\n{scale}{mark}: PL {fmt_seconds(est['pl_seconds']) if known else 'partly unknown'}"
+                     f" + evaluation and set-up {fmt_seconds(est['eval_seconds'])}"
                      f" + {est['base_models']} base models {fmt_seconds(est['base_seconds'])}"
                      + (f" = {fmt_seconds(total)} of compute, ~{fmt_seconds(total / parallel)} wall at {parallel} "
-                        "in parallel" if known and est["base_seconds"] is not None else ""))
+                        "in parallel" if known and est["base_seconds"] is not None and est["eval_seconds"] is not None
+                        else ""))
+        if scale == sweep_scale:
+            left = [c for c in at_scale if not _finished(c)]
+            if len(left) < len(at_scale):
+                rest = estimate(left, scale, rates)
+                rest_total = rest["pl_seconds"] + (rest["base_seconds"] or 0.0) + (rest["eval_seconds"] or 0.0)
+                lines.append(f"  left to run: {len(left)} of {len(at_scale)} cells, ~{fmt_seconds(rest_total)} of compute "
+                             f"(~{fmt_seconds(rest_total / parallel)} wall at {parallel} in parallel; base models "
+                             "counted again, though some are cached)")
         if scale != sweep_scale and not any(est["methods"][m]["s_per_iter"] for m in est["methods"]):
             lines.append(f"  no s/iter measured at {scale} scale (finished runs or `qtbench bench --scale {scale}`)")
             continue
-        lines.append(f"  {'method':<28}{'cells':>6}{'PL iters':>10}{'s/iter':>9}{'compute':>10}  source")
+        lines.append(f"  {'method':<28}{'cells':>6}{'PL iters':>10}{'s/iter':>9}{'PL':>10}{'eval':>10}  source")
         for method, row in est["methods"].items():
             spi = f"{row['s_per_iter']:.3f}" if row["s_per_iter"] else "?"
             lines.append(f"  {method:<28}{row['cells']:>6}{row['iters']:>10}{spi:>9}"
-                         f"{fmt_seconds(row.get('seconds')):>10}  {row['source']}")
+                         f"{fmt_seconds(row.get('seconds')):>10}{fmt_seconds(row['eval_seconds']):>10}  {row['source']}")
     return "\n".join(lines)
+
+
+def _finished(cell: dict) -> bool:
+    """The cell's run folder holds the summary of this very identity (a finished run, or an imported one)."""
+    try:
+        return json.loads((Path(cell["run_dir"]) / "summary.json").read_text()).get("config_hash") == cell["hash"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

@@ -1,0 +1,47 @@
+"""`qtbench plan` prices a cell's evaluation and set-up from finished runs, not only its PL loop."""
+
+import json
+
+import pytest
+
+from qtbench.launch.plan import estimate, measured_rates
+
+
+def _summary(root, method, name, wall, pl, base, cached, spi=0.5):
+    rd = root / "dehaze" / method / name
+    rd.mkdir(parents=True)
+    (rd / "config.yaml").write_text("base:\n  iters: 100\n")
+    (rd / "summary.json").write_text(json.dumps({"method": method, "scale": "cpu", "timing": {
+        "s_per_iter": spi, "wall_s": wall, "pl_seconds": pl, "base_train_seconds": base, "base_cached": cached}}))
+
+
+def _cell(method, seed):
+    return {"method": method, "task": "dehaze", "seed": seed,
+            "config": {"pl": {"iters": 10}, "base": {"iters": 100}, "backbone": {}, "task": {}}}
+
+
+def test_evaluation_and_setup_are_priced_per_cell_from_finished_runs(tmp_path):
+    _summary(tmp_path, "mt", "s0-a", wall=1000.0, pl=300.0, base=338.0, cached=False)  # 362 s outside PL and base
+    _summary(tmp_path, "mt", "s1-b", wall=700.0, pl=300.0, base=338.0, cached=True)  # 400 s (the base was cached)
+    _summary(tmp_path, "mt+qcond", "s0-c", wall=900.0, pl=200.0, base=5.0, cached=True)  # 700 s
+    rates = measured_rates(tmp_path, bench=tmp_path / "none.json")
+    assert rates.overhead[("mt", "cpu")] == pytest.approx(381.0) and rates.base["cpu"] == pytest.approx(3.38)
+    est = estimate([_cell("mt", 0), _cell("mt", 1), _cell("mt+qcond", 0), _cell("srconly", 0)], "cpu", rates)
+    assert est["methods"]["mt"]["eval_seconds"] == pytest.approx(2 * 381.0)
+    assert est["methods"]["mt+qcond"]["eval_seconds"] == pytest.approx(700.0)
+    assert est["methods"]["srconly"]["eval_seconds"] == pytest.approx(400.0)  # median over every run at cpu scale
+    assert est["eval_seconds"] == pytest.approx(2 * 381.0 + 700.0 + 400.0)
+    assert estimate([_cell("mt", 0)], "paper", rates)["eval_seconds"] is None  # nothing measured at that scale
+
+
+def test_plan_says_what_is_left_when_cells_are_finished(tmp_path):
+    from qtbench.launch.plan import report
+
+    _summary(tmp_path, "mt", "s0-a", wall=1000.0, pl=300.0, base=338.0, cached=False)
+    cells = [dict(_cell("mt", s), hash=f"h{s}", run_dir=str(tmp_path / "dehaze" / "mt" / f"s{s}-x")) for s in (0, 1)]
+    done = tmp_path / "dehaze" / "mt" / "s0-x"
+    done.mkdir()
+    (done / "summary.json").write_text(json.dumps({"config_hash": "h0"}))
+    text = report("x", tmp_path / "x.yaml", "cpu", {"cpu": cells}, measured_rates(tmp_path, tmp_path / "no.json"), 1)
+    assert "evaluation and set-up 12.1 min" in text  # 2 cells x 362 s
+    assert "left to run: 1 of 2 cells, ~11.8 min of compute" in text  # 10 x 0.5 s + 362 s + 100 x 3.38 s
