@@ -3,8 +3,8 @@
 Every run of one task and seed starts from the same cached base model and is scored on the same images, so the
 base's and the inputs' PSNR/SSIM and NR scores are the same numbers in every one of them. The first run to need
 them stores them next to the base model (``<base model>.eval-<digest>.json``); the others read them instead
-of restoring and scoring the three sets again (about a third of a final evaluation for a method without level
-diagnostics). The digest covers the base model file, the exact pixels of every evaluated image, the NR metrics,
+of restoring and scoring the three sets again (one of the three models a final evaluation restores, plus the
+inputs' NR scores). The digest covers the base model file, the exact pixels of every evaluated image, the NR metrics,
 the device type and the torch version, so a cached entry is only ever used for the computation that made it.
 """
 
