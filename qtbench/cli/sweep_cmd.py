@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -15,6 +16,7 @@ EPILOG = """examples:
   qtbench sweep sweeps/ablation_components.yaml --launcher slurm launcher.partition=gpu launcher.gpus_per_node=1
   qtbench sweep sweeps/plug_and_play.yaml --scale smoke --tasks dehaze --seeds 0 pl.iters=4
   qtbench sweep status ablation_components                           # done / running / failed / pending per cell
+  qtbench sweep sweeps/reward_agreement.yaml --cells 153             # one cell now (indices from --dry-run)
 
 A cell's identity is the hash of its resolved config: a finished cell is never recomputed, an interrupted
 one resumes from its checkpoint, a failed one is retried on the next invocation. KEY=VALUE items are added
@@ -38,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", default=None, help="replace the sweep's scale (smoke | cpu | paper)")
     p.add_argument("--tasks", default=None, help="comma-separated subset of the sweep's tasks")
     p.add_argument("--seeds", default=None, help="comma-separated seeds replacing the sweep's")
+    p.add_argument("--cells", default=None, help="comma-separated cell indices (as --dry-run lists them) to launch "
+                   "now; the sweep, its parent run and its table keep every cell")
     p.set_defaults(handler=handle, kv_dest="items")
 
 
@@ -68,7 +72,15 @@ def load_spec(args: argparse.Namespace, overrides: list[str]):
     if args.scale is not None and args.scale not in SCALES:
         raise UserError(f"unknown scale {args.scale!r}; choose one of {', '.join(SCALES)}")
     tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
-    return with_overrides(spec, args.scale, tasks, _ints(args.seeds, "--seeds"), overrides)
+    spec = with_overrides(spec, args.scale, tasks, _ints(args.seeds, "--seeds"), overrides)
+    cells = _ints(getattr(args, "cells", None), "--cells")
+    if cells is not None:
+        bad = sorted(set(cells) - set(range(len(spec.cells))))
+        if bad:
+            raise UserError(f"--cells {args.cells}: no cell {', '.join(map(str, bad))} in this sweep (it has cells "
+                            f"0..{len(spec.cells) - 1}; `qtbench sweep {args.file} --dry-run` lists them)")
+        spec = dataclasses.replace(spec, launch_cells=frozenset(cells))
+    return spec
 
 
 def launcher_config(args: argparse.Namespace, spec, launch_overrides: list[str]):

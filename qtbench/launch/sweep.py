@@ -59,13 +59,13 @@ def load_cells(spec: SweepSpec, runs_dir: Path, write_cache: bool = True) -> lis
 
 
 def launchable(spec: SweepSpec, cells: list[dict], statuses: list) -> list[tuple[dict, Any]]:
-    """(cell, status) of the cells this invocation launches: failed or pending, inside its --tasks/--seeds.
+    """(cell, status) of the cells this invocation launches: failed or pending, inside its --tasks/--seeds/--cells.
 
     One cell of every task and seed goes first (:func:`bases_first`), so parallel jobs train different base
     models instead of the same one twice.
     """
     return bases_first([(c, st) for c, st in zip(cells, statuses)
-                        if st.status in ("failed", "pending") and spec.launches(c["task"], c["seed"])])
+                        if st.status in ("failed", "pending") and spec.launches(c["task"], c["seed"], c["index"])])
 
 
 def bases_first(items: list[tuple[dict, Any]]) -> list[tuple[dict, Any]]:
@@ -116,7 +116,7 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
     res.running = sum(st.status == "running" for st in statuses)
     res.unselected = len(cells) - res.skipped - res.running - len(todo)
     retry = sum(st.status == "failed" for _, st in launch)
-    later = f", {res.unselected} left for an invocation without --tasks/--seeds" if res.unselected else ""
+    later = f", {res.unselected} left for an invocation without --tasks/--seeds/--cells" if res.unselected else ""
     uri = tracking_uri(runs_dir, uri)
     sweep_state.write_meta(folder, name=spec.name, file=str(spec.path.resolve()), scale=spec.scale,
                            table=spec.table, tracking_uri_last=uri)

@@ -69,10 +69,12 @@ class SweepSpec:
     # (task, seed) pairs this invocation may launch (``--tasks``/``--seeds`` naming a subset of the file's);
     # None: all. The cells stay the file's, so the parent run and ``qtbench table`` keep the whole sweep.
     launch_only: Optional[frozenset[tuple[str, int]]] = None
+    launch_cells: Optional[frozenset[int]] = None  # --cells: indices this invocation may launch
 
-    def launches(self, task: str, seed: int) -> bool:
-        """Whether this invocation may launch the cell of ``task`` and ``seed``."""
-        return self.launch_only is None or (task, seed) in self.launch_only
+    def launches(self, task: str, seed: int, index: Optional[int] = None) -> bool:
+        """Whether this invocation may launch the cell of ``task`` and ``seed`` (and index ``index``)."""
+        return (self.launch_only is None or (task, seed) in self.launch_only) and \
+            (self.launch_cells is None or index is None or index in self.launch_cells)
 
     def where(self, *path: Any) -> str:
         """``file:line`` of the node at ``path`` (or of its nearest ancestor)."""

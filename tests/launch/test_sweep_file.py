@@ -109,6 +109,10 @@ def test_narrowing_seeds_or_tasks_chooses_what_to_launch_and_keeps_the_sweep(tmp
     out = run_cli("sweep", str(tmp_path / "s.yaml"), "--seeds", "1", "--dry-run", "--runs-dir", str(tmp_path / "r"))
     assert out.returncode == 0, out.stderr
     assert "18 cells" in out.stdout and "would launch 9 local processes" in out.stdout
+    out = run_cli("sweep", str(tmp_path / "s.yaml"), "--cells", "0,3", "--dry-run", "--runs-dir", str(tmp_path / "r"))
+    assert out.returncode == 0 and "18 cells" in out.stdout and "would launch 2 local processes" in out.stdout
+    out = run_cli("sweep", str(tmp_path / "s.yaml"), "--cells", "3,99", "--dry-run", "--runs-dir", str(tmp_path / "r"))
+    assert out.returncode == 2 and "no cell 99 in this sweep" in out.stderr and len(out.stderr.splitlines()) == 1
 
 
 # Sweeps that replicate a 5-seed study's settings elsewhere may use 3 seeds (docs/agreement.md): the replicate on a
