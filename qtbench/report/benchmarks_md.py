@@ -56,7 +56,9 @@ def tables_body(results: Path, base: Path) -> str:
                 f"- sweep `{meta.get('file')}` ({', '.join(meta.get('scale', []))} scale; tasks "
                 f"{', '.join(meta.get('tasks', []))}; seeds {', '.join(map(str, meta.get('seeds', [])))}); "
                 f"{meta.get('finished')} of {meta.get('cells')} cells finished, {meta.get('failed')} failed",
-                f"- machine(s) {', '.join(meta.get('hosts', []))}; torch {', '.join(meta.get('torch', []))}; "
+                f"- machine(s) {', '.join(meta.get('hosts', []))}"
+                + (f" ({'; '.join(meta['cpus'])})" if meta.get("cpus") else "")
+                + f"; torch {', '.join(meta.get('torch', []))}; "
                 f"commit(s) {', '.join(f'`{c[:12]}`' for c in meta.get('git_commits', []))}"
                 f" (uncommitted changes: {', '.join(meta.get('git_dirty', []))}); last run finished "
                 f"{meta.get('last_run_finished')}; files: {files}",

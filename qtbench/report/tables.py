@@ -80,6 +80,7 @@ def provenance(spec, runs: SweepRuns, metrics: list[str], fmts: list[str]) -> di
         "git_commits": tags("git_commit"),
         "git_dirty": tags("git_dirty"),
         "hosts": tags("host"),
+        "cpus": tags("cpu"),
         "torch": tags("version.torch"),
         "last_run_finished": dt.datetime.fromtimestamp(last / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "parent_run_id": runs.parent_run_id,

@@ -130,8 +130,20 @@ def _static_tags() -> dict[str, str]:
         except PackageNotFoundError:
             tags[f"version.{pkg}"] = "not installed"
     tags["host"] = socket.gethostname()
+    tags["cpu"] = cpu_model()  # training on another CPU model changes results at the float level
     tags["python"] = platform.python_version()
     return tags
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``, else ``"unknown"``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def run_tags(config_hash: str) -> dict[str, str]:

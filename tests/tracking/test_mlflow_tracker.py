@@ -78,7 +78,7 @@ def test_flatten_omegaconf() -> None:
 
 def test_run_tags_keys() -> None:
     tags = run_tags("abc123")
-    for key in ("git_commit", "git_dirty", "host", "python", "config_hash"):
+    for key in ("git_commit", "git_dirty", "host", "cpu", "python", "config_hash"):
         assert key in tags
     for pkg in ("qtbench", "torch", "torchvision", "pyiqa", "mlflow", "numpy"):
         assert tags[f"version.{pkg}"] not in ("", "not installed")
