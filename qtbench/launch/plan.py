@@ -185,7 +185,9 @@ def report(name: str, path: Path, sweep_scale: str, per_scale: dict[str, Union[l
                         "in parallel" if known and est["base_seconds"] is not None and est["eval_seconds"] is not None
                         else ""))
         if scale == sweep_scale:
-            left = [c for c in at_scale if not _finished(c)]
+            from qtbench.launch.sweep_state import is_done
+
+            left = [c for c in at_scale if not is_done(Path(c["run_dir"]), c["hash"])]
             if len(left) < len(at_scale):
                 rest = estimate(left, scale, rates)
                 rest_total = rest["pl_seconds"] + (rest["base_seconds"] or 0.0) + (rest["eval_seconds"] or 0.0)
@@ -202,10 +204,3 @@ def report(name: str, path: Path, sweep_scale: str, per_scale: dict[str, Union[l
                          f"{fmt_seconds(row.get('seconds')):>10}{fmt_seconds(row['eval_seconds']):>10}  {row['source']}")
     return "\n".join(lines)
 
-
-def _finished(cell: dict) -> bool:
-    """The cell's run folder holds the summary of this very identity (a finished run, or an imported one)."""
-    try:
-        return json.loads((Path(cell["run_dir"]) / "summary.json").read_text()).get("config_hash") == cell["hash"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False

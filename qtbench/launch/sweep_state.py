@@ -54,7 +54,8 @@ class CellStatus:
     log: Optional[str] = None
 
 
-def _done(run_dir: Path, h: str) -> bool:
+def is_done(run_dir: Path, h: str) -> bool:
+    """The run folder holds the summary of identity ``h`` (a finished run, or an imported one)."""
     try:
         return json.loads((run_dir / SUMMARY).read_text()).get("config_hash") == h
     except (OSError, ValueError):
@@ -63,13 +64,13 @@ def _done(run_dir: Path, h: str) -> bool:
 
 def cell_statuses(cells: list[dict]) -> list[CellStatus]:
     """The status of every cell: done / running / failed / pending (one ``squeue`` call at most)."""
-    records = [None if _done(Path(c["run_dir"]), c["hash"]) else jobrecord.read(Path(c["run_dir"])) for c in cells]
+    records = [None if is_done(Path(c["run_dir"]), c["hash"]) else jobrecord.read(Path(c["run_dir"])) for c in cells]
     slurm_ids = [r["job_id"] for r in records if r and r.get("launcher") == "slurm" and r.get("state") in jobrecord.ACTIVE]
     slurm = jobrecord.slurm_states(slurm_ids) if slurm_ids else {}
     out = []
     for c, rec in zip(cells, records):
         rd = Path(c["run_dir"])
-        if rec is None and _done(rd, c["hash"]):
+        if rec is None and is_done(rd, c["hash"]):
             out.append(CellStatus("done"))
             continue
         resumable = " (checkpoint: resumes)" if (rd / CHECKPOINT).exists() else ""

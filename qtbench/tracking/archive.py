@@ -65,8 +65,7 @@ def _artifact_text(client, run_id: str, name: str) -> Optional[str]:
             return None
 
 
-def _run_record(client, cell, experiment: str) -> dict[str, Any]:
-    run = client.get_run(cell.run.run_id)
+def _run_record(client, cell, run, experiment: str) -> dict[str, Any]:
     histories = {}
     for key in sorted(run.data.metrics):
         hist = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: (m.step, m.timestamp))
@@ -119,10 +118,11 @@ def export_sweep(name: str, uri: str, dest: Path, parent_id: Optional[str] = Non
     experiments: dict[str, str] = {}
     ended = [c for c in runs.cells if c.status in ("done", "failed")]
     for cell in progress(ended):
-        exp_id = client.get_run(cell.run.run_id).info.experiment_id
+        run = client.get_run(cell.run.run_id)
+        exp_id = run.info.experiment_id
         if exp_id not in experiments:
             experiments[exp_id] = client.get_experiment(exp_id).name
-        rec = _run_record(client, cell, experiments[exp_id])
+        rec = _run_record(client, cell, run, experiments[exp_id])
         path = record_path(dest, str(cell.labels["task"]), str(cell.labels["method"]), cell.seed, cell.hash)
         atomic.write_text(path, json.dumps(rec, indent=1, sort_keys=False, allow_nan=True) + "\n")
         res.written.append(str(path))
@@ -131,21 +131,34 @@ def export_sweep(name: str, uri: str, dest: Path, parent_id: Optional[str] = Non
     return res
 
 
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path`` if it is in this archive format; UserError (one line) otherwise."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {what} {path}: {exc}; re-export it with `qtbench archive export`") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise UserError(f"{path} is not a {what} (format {FORMAT!r}); re-export it with `qtbench archive export`")
+    return obj
+
+
 def read_record(path: Path) -> dict[str, Any]:
     """One archive record, checked: format, hash, labels and where its run folder would go."""
-    try:
-        rec = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read archive record {path}: {exc}; re-export it with `qtbench archive export`") from None
-    if not isinstance(rec, dict) or rec.get("format") != FORMAT:
-        raise UserError(f"{path} is not a qtbench run archive record (format {FORMAT!r}); re-export it with "
-                        "`qtbench archive export`")
-    labels = rec.get("labels") or {}
-    if not isinstance(labels, dict):
+    rec = _read_json(path, "qtbench run archive record")
+    if not isinstance(rec.get("labels") or {}, dict):
         raise UserError(f"archive record {path} has no labels; re-export it with `qtbench archive export`")
-    seed = labels.get("seed")
-    record_path(Path("."), str(labels.get("task")), str(labels.get("method")), seed, str(rec.get("hash")))
+    run_folder(Path("."), rec)  # first: a record naming a folder outside is refused as such
+    missing = [k for k in ("run_id", "experiment", "params", "tags", "metrics") if k not in rec]
+    if missing:
+        raise UserError(f"archive record {path} lacks {', '.join(missing)}; re-export it with `qtbench archive export`")
     return rec
+
+
+def run_folder(runs_dir: Path, rec: dict[str, Any]) -> Path:
+    """``runs_dir/<task>/<method>/s<seed>-<hash12>``: the run folder of a record (plain names checked)."""
+    labels = rec.get("labels") or {}
+    return record_path(runs_dir, str(labels.get("task")), str(labels.get("method")), labels.get("seed"),
+                       str(rec.get("hash"))).with_suffix("")
 
 
 def _present(client) -> tuple[set[str], set[str]]:
@@ -238,8 +251,7 @@ def import_archive(src: Path, runs_dir: Path, uri: str,
     parent_id = _import_parent(uri, meta)
     for p, rec in progress(todo):
         rid = _import_run(client, uri, rec, parent_id)
-        labels = rec["labels"]
-        folder = Path(runs_dir) / str(labels["task"]) / str(labels["method"]) / f"s{labels['seed']}-{rec['hash'][:12]}"
+        folder = run_folder(Path(runs_dir), rec)
         if rec.get("config_yaml") is not None and rec.get("status") == "FINISHED":
             atomic.write_text(folder / "config.yaml", rec["config_yaml"])
         if rec.get("summary") is not None and rec.get("status") == "FINISHED":
@@ -254,10 +266,7 @@ def import_archive(src: Path, runs_dir: Path, uri: str,
 
 def read_record_meta(path: Path) -> dict[str, Any]:
     """The archive's ``sweep.json``: the sweep's name and its parent run's tags, params and cells."""
-    try:
-        meta = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {exc}; re-export it with `qtbench archive export`") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not is_plain(str(meta.get("name"))):
+    meta = _read_json(path, "qtbench sweep archive")
+    if not is_plain(str(meta.get("name"))):
         raise UserError(f"{path} is not a qtbench sweep archive (format {FORMAT!r} with a plain sweep name)")
     return meta
