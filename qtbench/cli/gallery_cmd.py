@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from qtbench.cli.eval_cmd import check_data, load_data
-    from qtbench.eval.evaluate import restore, score_pairs
+    from qtbench.eval.evaluate import psnr_scores, restore
     from qtbench.eval.gallery import center_crop, pick, run_label
     from qtbench.eval.grid import save_grid
     from qtbench.eval.image_limits import MAX_PIXELS
@@ -74,7 +74,7 @@ def handle(args: argparse.Namespace) -> int:
     captions = [[] for _ in idx]
     for title, model, level in columns:
         outs = restore(model, inputs, level, first.device)
-        psnrs = score_pairs(outs, gts)[0] if gts is not None else None
+        psnrs = psnr_scores(outs, gts) if gts is not None else None
         for i, o in enumerate(outs):
             rows[i].append(center_crop(o, args.crop))
             captions[i].append(f"{psnrs[i]:.2f} dB" if psnrs is not None else "")

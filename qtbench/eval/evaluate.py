@@ -44,10 +44,25 @@ def score_pairs(outputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple[n
     return np.asarray(p), np.asarray(s)
 
 
-def evaluate_set(model, images: ImageSet, level: Optional[int], device) -> SetResult:
-    """Restore every image of ``images`` and score it against its clean photo."""
+def psnr_scores(outputs: list[np.ndarray], targets: list[np.ndarray]) -> np.ndarray:
+    """Per-image PSNR of uint8 outputs against uint8 targets: :func:`score_pairs` without its SSIM, for the
+    callers that read only PSNR (level diagnostics, the training trajectory, galleries)."""
+    return np.asarray([float(psnr(to_tensor([o]), to_tensor([t]))[0]) for o, t in zip(outputs, targets)])
+
+
+def evaluate_set(model, images: ImageSet, level: Optional[int], device, with_ssim: bool = True) -> SetResult:
+    """Restore every image of ``images`` and score it against its clean photo.
+
+    Args:
+        with_ssim: False skips SSIM (``ssim`` is then all NaN): the caller reads PSNR only.
+    """
     outs = restore(model, images.inputs, level, device)
-    p, s = score_pairs(outs, [images.target(i) for i in range(len(images))])
+    targets = [images.target(i) for i in range(len(images))]
+    if with_ssim:
+        p, s = score_pairs(outs, targets)
+    else:
+        p = psnr_scores(outs, targets)
+        s = np.full(len(p), np.nan)
     return SetResult(p, s, outs)
 
 

@@ -16,7 +16,7 @@ import torch
 from scipy.stats import spearmanr
 
 from qtbench.engine.sampler import to_tensor
-from qtbench.eval.evaluate import restore, score_pairs
+from qtbench.eval.evaluate import psnr_scores, restore
 from qtbench.data.containers import ImageSet
 
 
@@ -77,10 +77,10 @@ def level_diagnostics(student: torch.nn.Module, teacher: torch.nn.Module, images
     psnr, score = [], []
     for q in range(num_levels):
         outs = restore(student, inputs, q, device)
-        psnr.append(float(np.mean(score_pairs(outs, targets)[0])))
+        psnr.append(float(np.mean(psnr_scores(outs, targets))))
         score.append(float(np.mean(ensemble_scores(ensemble, outs, device, targets))))
     t_outs = restore(teacher, inputs, None, device)
-    t_psnr = float(np.mean(score_pairs(t_outs, targets)[0]))
+    t_psnr = float(np.mean(psnr_scores(t_outs, targets)))
     t_score = float(np.mean(ensemble_scores(ensemble, t_outs, device, targets)))
     levels = list(range(num_levels))
     return {

@@ -60,7 +60,7 @@ class ValMonitor:
         model = getattr(trainer, self.model)
         was_training = model.training
         model.eval()
-        res = evaluate_set(model, self._val, self._level, self._device)
+        res = evaluate_set(model, self._val, self._level, self._device, with_ssim=self.measure != "psnr")
         model.train(was_training)
         scores = res.psnr if self.measure == "psnr" else res.ssim
         value = float(np.mean(scores)) if len(scores) else float("nan")

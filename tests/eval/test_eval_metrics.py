@@ -93,6 +93,29 @@ def test_ssim_batch_matches_per_image_and_orders_quality() -> None:
     assert batch[0] > batch[1] > batch[2]  # more noise, lower SSIM
 
 
+def test_ssim_same_for_channels_last_and_contiguous_images() -> None:
+    """Images converted from HxWx3 arrays arrive channels-last; SSIM must not depend on the memory layout
+    (it makes them contiguous for speed), beyond float64 rounding."""
+    from qtbench.engine.sampler import to_tensor
+
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 256, (2, 40, 52, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+    x, y = to_tensor(list(a)), to_tensor(list(b))
+    assert not x.is_contiguous()  # the layout this test is about
+    assert torch.allclose(ssim(x, y), ssim(x.contiguous(), y.contiguous()), rtol=0, atol=1e-6)
+
+
+def test_psnr_scores_equal_score_pairs_psnr() -> None:
+    """The PSNR-only path (levels, trajectory, gallery) gives exactly score_pairs' PSNR."""
+    from qtbench.eval.evaluate import psnr_scores, score_pairs
+
+    rng = np.random.default_rng(12)
+    outs = [rng.integers(0, 256, (24, 30, 3), dtype=np.uint8) for _ in range(3)]
+    gts = [np.clip(o.astype(int) + rng.integers(-9, 10, o.shape), 0, 255).astype(np.uint8) for o in outs]
+    assert np.array_equal(psnr_scores(outs, gts), score_pairs(outs, gts)[0])
+
+
 def test_ssim_rejects_small_and_mismatched() -> None:
     with pytest.raises(ValueError, match="at least 11"):
         ssim(torch.rand(1, 3, 10, 30), torch.rand(1, 3, 10, 30))
