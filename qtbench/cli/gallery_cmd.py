@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pick", default=None, help="comma-separated image names to show instead of the first ones")
     p.add_argument("--crop", type=int, default=None, help="show the central CROP x CROP window (details at 1:1)")
     p.add_argument("--labels", default=None, help="comma-separated column labels, one per run (default: method "
-                   "[preset], with [ORACLE reward] where the run read hidden targets)")
+                   "[preset]); [ORACLE reward] is added where the run read hidden targets, custom labels too")
     p.add_argument("--cell-px", type=int, default=192, help="cell size in the figure, px (default 192)")
     p.add_argument("--out", default="results/figures/gallery.png", help="output PNG (default results/figures/gallery.png)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from qtbench.cli.eval_cmd import check_data, load_data
     from qtbench.eval.evaluate import psnr_scores, restore
-    from qtbench.eval.gallery import center_crop, pick, run_label
+    from qtbench.eval.gallery import center_crop, marked_label, pick, run_label
     from qtbench.eval.grid import save_grid
     from qtbench.eval.image_limits import MAX_PIXELS
     from qtbench.eval.trained import load_trained
@@ -69,7 +69,8 @@ def handle(args: argparse.Namespace) -> int:
     inputs = [inputs[i] for i in idx]
     gts = [gts[i] for i in idx] if gts is not None else None
     columns = [("input", None, None), ("base", base.model, None)]
-    columns += [(labels[k] if labels else run_label(r.cfg, r.run_dir), r.model, r.default_level) for k, r in enumerate(runs)]
+    columns += [(marked_label(labels[k], r.run_dir) if labels else run_label(r.cfg, r.run_dir), r.model, r.default_level)
+                for k, r in enumerate(runs)]
     rows = [[] for _ in idx]
     captions = [[] for _ in idx]
     for title, model, level in columns:

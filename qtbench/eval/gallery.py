@@ -17,11 +17,22 @@ from omegaconf import OmegaConf
 from qtbench.errors import UserError
 
 
+def _summary(run_dir: Path) -> dict:
+    path = Path(run_dir) / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def marked_label(label: str, run_dir: Path) -> str:
+    """A user's column label, with ``[ORACLE reward]`` appended when the run read hidden targets and the label
+    does not say ORACLE already: a custom label must not hide that a column is a calibration, not a result."""
+    if _summary(run_dir).get("oracle_reward") and "ORACLE" not in label:
+        return f"{label} [ORACLE reward]"
+    return label
+
+
 def run_label(cfg, run_dir: Path) -> str:
     """``method [preset]``, with the oracle-mixing knobs and ``[ORACLE reward]`` when the run read hidden targets."""
-    summary = {}
-    if (Path(run_dir) / "summary.json").is_file():
-        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    summary = _summary(run_dir)
     parts = [str(cfg.method)]
     preset = summary.get("iqa_preset")  # None: the method uses no IQA
     if preset:

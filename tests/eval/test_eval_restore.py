@@ -211,6 +211,21 @@ def run_label_of(rd):
     return run_label(literal_config((rd / "config.yaml").read_text()), rd)
 
 
+def test_gallery_custom_label_keeps_the_oracle_mark(tmp_path):
+    """A custom --labels entry cannot hide that a run trained on hidden clean targets."""
+    import json
+
+    from qtbench.eval.gallery import marked_label
+
+    oracle, plain = tmp_path / "oracle", tmp_path / "plain"
+    for d, flag in ((oracle, True), (plain, False)):
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({"oracle_reward": flag}))
+    assert marked_label("fidelity reward", oracle) == "fidelity reward [ORACLE reward]"
+    assert marked_label("QT ORACLE reward", oracle) == "QT ORACLE reward"  # already says so: not twice
+    assert marked_label("offline reward", plain) == "offline reward"
+
+
 @pytest.mark.parametrize("extra, message", [
     (("--labels", "one,two"), "--labels gives 2 labels for 1 runs"),
     (("--out", "x.jpg"), "ending in .png"),
