@@ -34,20 +34,16 @@ def restore(model: Optional[torch.nn.Module], images: list[np.ndarray], level: O
     return outs
 
 
+def psnr_scores(outputs: list[np.ndarray], targets: list[np.ndarray]) -> np.ndarray:
+    """Per-image PSNR of uint8 outputs against uint8 targets (alone for the callers that read only PSNR: level
+    diagnostics, the training trajectory, galleries)."""
+    return np.asarray([float(psnr(to_tensor([o]), to_tensor([t]))[0]) for o, t in zip(outputs, targets)])
+
+
 def score_pairs(outputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per-image PSNR and SSIM of uint8 outputs against uint8 targets."""
-    p, s = [], []
-    for o, t in zip(outputs, targets):
-        a, b = to_tensor([o]), to_tensor([t])
-        p.append(float(psnr(a, b)[0]))
-        s.append(float(ssim(a, b)[0]))
-    return np.asarray(p), np.asarray(s)
-
-
-def psnr_scores(outputs: list[np.ndarray], targets: list[np.ndarray]) -> np.ndarray:
-    """Per-image PSNR of uint8 outputs against uint8 targets: :func:`score_pairs` without its SSIM, for the
-    callers that read only PSNR (level diagnostics, the training trajectory, galleries)."""
-    return np.asarray([float(psnr(to_tensor([o]), to_tensor([t]))[0]) for o, t in zip(outputs, targets)])
+    s = [float(ssim(to_tensor([o]), to_tensor([t]))[0]) for o, t in zip(outputs, targets)]
+    return psnr_scores(outputs, targets), np.asarray(s)
 
 
 def evaluate_set(model, images: ImageSet, level: Optional[int], device, with_ssim: bool = True) -> SetResult:

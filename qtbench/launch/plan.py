@@ -25,6 +25,7 @@ import yaml
 
 from qtbench.errors import UserError
 from qtbench.launch.sweep_file import SweepSpec
+from qtbench.launch.sweep_state import is_done
 
 BENCH = Path("results/bench/step.json")
 
@@ -185,8 +186,6 @@ def report(name: str, path: Path, sweep_scale: str, per_scale: dict[str, Union[l
                         "in parallel" if known and est["base_seconds"] is not None and est["eval_seconds"] is not None
                         else ""))
         if scale == sweep_scale:
-            from qtbench.launch.sweep_state import is_done
-
             left = [c for c in at_scale if not is_done(Path(c["run_dir"]), c["hash"])]
             if len(left) < len(at_scale):
                 rest = estimate(left, scale, rates)

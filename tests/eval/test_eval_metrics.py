@@ -106,14 +106,17 @@ def test_ssim_same_for_channels_last_and_contiguous_images() -> None:
     assert torch.allclose(ssim(x, y), ssim(x.contiguous(), y.contiguous()), rtol=0, atol=1e-6)
 
 
-def test_psnr_scores_equal_score_pairs_psnr() -> None:
-    """The PSNR-only path (levels, trajectory, gallery) gives exactly score_pairs' PSNR."""
-    from qtbench.eval.evaluate import psnr_scores, score_pairs
+def test_psnr_scores_of_uint8_pairs_match_a_hand_computed_psnr() -> None:
+    """The PSNR-only path (levels, trajectory, gallery; score_pairs' PSNR too): 10 log10(1 / MSE) of the
+    images scaled to [0, 1], per image; float32 output, so 1e-4 dB."""
+    from qtbench.eval.evaluate import psnr_scores
 
     rng = np.random.default_rng(12)
     outs = [rng.integers(0, 256, (24, 30, 3), dtype=np.uint8) for _ in range(3)]
-    gts = [np.clip(o.astype(int) + rng.integers(-9, 10, o.shape), 0, 255).astype(np.uint8) for o in outs]
-    assert np.array_equal(psnr_scores(outs, gts), score_pairs(outs, gts)[0])
+    gts = [np.clip(o.astype(int) + rng.integers(-9 * (k + 1), 10 * (k + 1), o.shape), 0, 255).astype(np.uint8)
+           for k, o in enumerate(outs)]
+    want = [10 * math.log10(1 / np.mean((o / 255.0 - t / 255.0) ** 2)) for o, t in zip(outs, gts)]
+    assert np.allclose(psnr_scores(outs, gts), want, rtol=0, atol=1e-4)
 
 
 def test_ssim_rejects_small_and_mismatched() -> None:
