@@ -37,7 +37,8 @@ class LauncherConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     signal_delay_s: int = 90
     max_num_timeout: int = 3
-    threads: int = 0  # torch threads per run; 0: cpus_per_task (slurm) or cores / array_parallelism (local)
+    # torch threads per run; 0: cpus_per_task (slurm) or cores / array_parallelism (local); runtime.threads=N wins
+    threads: int = 0
 
 
 @dataclass

@@ -84,10 +84,16 @@ def bases_first(items: list[tuple[dict, Any]]) -> list[tuple[dict, Any]]:
 
 
 def _job_config(cell: dict, uri: str, name: str, parent: str, threads: int) -> dict[str, Any]:
-    """The cell's frozen config with where-to-log settings (``runtime`` is not part of its identity)."""
+    """The cell's frozen config with where-to-log settings (``runtime`` is not part of its identity).
+
+    ``threads`` is the launcher's share of the cores; a ``runtime.threads=N`` given on the command line wins
+    (as in ``qtbench run``): overwriting it ran, e.g., 2-thread jobs side by side on 2 cores, where idle
+    OpenMP workers spin against each other's jobs.
+    """
     cfg = dict(cell["config"])
+    own = int(cfg["runtime"]["threads"] or 0)
     cfg["runtime"] = dict(cfg["runtime"], tracking_uri=uri, experiment=sweep_state.experiment_name(name),
-                          parent_run_id=parent, progress=False, threads=threads,
+                          parent_run_id=parent, progress=False, threads=own if own > 0 else threads,
                           tags={"qtbench.sweep": name, "qtbench.cell": str(cell["index"])})
     return cfg
 
