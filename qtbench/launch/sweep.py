@@ -83,6 +83,19 @@ def bases_first(items: list[tuple[dict, Any]]) -> list[tuple[dict, Any]]:
     return leaders + rest
 
 
+def oversubscription(jobs: int, threads: int, cores: int) -> Optional[str]:
+    """A warning when ``jobs`` local runs at ``threads`` torch threads each ask for more than ``cores``.
+
+    Idle OpenMP workers of one job then spin against the other's: on 2 cores, two 2-thread jobs ran PL steps
+    several times slower than two 1-thread jobs (BENCHMARKS.md, "What a cell costs").
+    """
+    if threads <= 0 or jobs * threads <= cores:
+        return None
+    return (f"warning: {jobs} jobs x {threads} torch threads on {cores} cores oversubscribe them (several times "
+            f"slower steps); set launcher.threads={max(1, cores // jobs)} or launcher.array_parallelism="
+            f"{max(1, cores // threads)}, and count any other sweep running beside this one")
+
+
 def _job_config(cell: dict, uri: str, name: str, parent: str, threads: int) -> dict[str, Any]:
     """The cell's frozen config with where-to-log settings (``runtime`` is not part of its identity).
 
@@ -147,6 +160,11 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
         f"launching {len(todo)}{f' ({retry} failed before: retrying)' if retry else ''} with the {lc.name} launcher; "
         f"MLflow {uri} (experiment {sweep_state.experiment_name(spec.name)}, parent run {parent})")
     res.launched = [c["index"] for c in todo]
+    if lc.name == "local":
+        warning = oversubscription(min(len(todo), int(lc.array_parallelism)),
+                                   max(int(c["runtime"]["threads"] or 0) for c in configs), os.cpu_count() or 1)
+        if warning:
+            log(warning)
 
     def report(i: int, outcome: str, detail: Any) -> None:
         c = todo[i]
