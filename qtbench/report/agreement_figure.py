@@ -2,9 +2,9 @@
 (docs/agreement.md).
 
 x: the agreement each run measured, ``iqa/agreement_srcc/ensemble`` (Spearman of the ensemble score with the
-PSNR of the candidates it scored); y: ``delta/student-base/target_psnr``. One line per method through its
-agreement settings (the table's row axes other than ``method``), each point the mean over seeds with +-1 std
-bars on both axes; hollow markers are settings whose runs trained on an oracle reward. Controls (the
+PSNR of the candidates it scored); y: ``delta/student-base/target_psnr``. Per method, a solid line through its
+mixing settings (alpha from the preset to the oracle, sigma 0) and a dashed one through its noise settings (the
+oracle with sigma > 0; :func:`paths`), each point the mean over seeds with +-1 std bars on both axes; hollow markers are settings whose runs trained on an oracle reward. Controls (the
 table's ``controls``, by default mt, srconly, oracle) have no agreement axis: each is a horizontal band, the
 95 % bootstrap interval of its mean gain, so a line crossing the ``mt`` band is where the method starts to
 pay off. One panel per task.
@@ -31,12 +31,33 @@ def _finite(v: Optional[float]) -> bool:
     return v is not None and math.isfinite(v)
 
 
+def setting_axes(table: dict) -> list[str]:
+    """The table's row axes other than ``method``: a point's agreement setting (e.g. alpha, sigma)."""
+    rows = table.get("rows") or "method"
+    return [a for a in (rows if isinstance(rows, list) else [rows]) if a not in ("method", METRIC)]
+
+
+def paths(settings: list[tuple[str, ...]], axes: list[str]) -> list[tuple[str, list[tuple[str, ...]]]]:
+    """Split one method's settings into the lines to draw: ``[(kind, settings)]``.
+
+    With a noise axis (``iqa.agreement.sigma``) the mixing path (sigma 0: alpha from the preset to the oracle)
+    and the noise path (the oracle, alpha 1, with sigma from 0 up) are separate lines sharing the oracle point:
+    the two lower agreement in different ways (a hackable member's bias vs unbiased noise), so one line through
+    both would zig-zag between points that are not neighbours. Without a noise axis: one line through all.
+    """
+    if "iqa.agreement.sigma" not in axes or "iqa.agreement.alpha" not in axes:
+        return [("all", list(settings))]
+    i_s, i_a = axes.index("iqa.agreement.sigma"), axes.index("iqa.agreement.alpha")
+    quiet = [s for s in settings if float(s[i_s]) == 0.0]
+    noisy = [s for s in settings if float(s[i_s]) > 0.0 or (float(s[i_s]) == 0.0 and float(s[i_a]) == 1.0)]
+    return [(kind, group) for kind, group in (("mixing", quiet), ("noise", noisy))
+            if group and (kind == "mixing" or len(group) > 1)]
+
+
 def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: str = Y_KEY) -> tuple[dict, dict]:
     """Group finished runs: ``({task: {method: {setting: [(x, y, oracle)]}}}, {task: {control: [y]}})``."""
     controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
-    rows = table.get("rows") or "method"
-    rows = rows if isinstance(rows, list) else [rows]
-    setting_axes = [a for a in rows if a not in ("method", METRIC)]
+    axes = setting_axes(table)
     lines: dict = {}
     bands: dict = {}
     for c in cells:
@@ -52,9 +73,16 @@ def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: 
         x = c.run.metrics.get(x_key)
         if not _finite(x):
             continue
-        setting = tuple(str(c.labels.get(a)) for a in setting_axes)
+        setting = tuple(str(c.labels.get(a)) for a in axes)
         lines.setdefault(task, {}).setdefault(m, {}).setdefault(setting, []).append((float(x), float(y), oracle_reward(c)))
     return lines, bands
+
+
+def _mean_point(pts: list[tuple[float, float, bool]]) -> tuple[float, float, float, float, bool]:
+    """``(x, y, std x, std y, oracle)`` over the seeds of one setting (std 0 with one seed)."""
+    a = np.asarray([(x, y) for x, y, _ in pts])
+    sd = a.std(axis=0, ddof=1) if len(a) > 1 else np.zeros(2)
+    return (*a.mean(axis=0), *sd, any(o for _, _, o in pts))
 
 
 def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optional[Path]:
@@ -76,18 +104,15 @@ def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optiona
             ax.axhspan(lo, hi, color=col, alpha=0.18, lw=0)
             ax.axhline(iv.mean, color=col, lw=1.0, ls="--", label=f"{name} (control, 95 % CI)")
         for i, (method, settings) in enumerate(sorted(lines[task].items())):
-            pts = []
-            for pts_s in settings.values():
-                a = np.asarray([(x, y) for x, y, _ in pts_s])
-                sd = a.std(axis=0, ddof=1) if len(a) > 1 else np.zeros(2)
-                pts.append((*a.mean(axis=0), *sd, any(o for _, _, o in pts_s)))
-            pts.sort()
             col = colours[i % len(colours)]
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            ax.plot(xs, ys, color=col, lw=1.4, label=method)
-            for x, y, sx, sy, orc in pts:
-                ax.errorbar(x, y, xerr=sx, yerr=sy, color=col, lw=0.8, capsize=2,
-                            marker="o", mfc="none" if orc else col, mec=col, ms=6)
+            for kind, group in paths(list(settings), axes):
+                pts = sorted(_mean_point(settings[s]) for s in group)
+                label = method if kind == "all" else f"{method} ({kind})"
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=col, lw=1.4,
+                        ls="--" if kind == "noise" else "-", label=label)
+                for x, y, sx, sy, orc in pts:
+                    ax.errorbar(x, y, xerr=sx, yerr=sy, color=col, lw=0.8, capsize=2,
+                                marker="s" if kind == "noise" else "o", mfc="none" if orc else col, mec=col, ms=6)
         ax.axhline(0.0, color="k", lw=0.6)
         ax.set_xlabel("measured agreement: Spearman ρ(ensemble score, PSNR of scored PL candidates)")
         ax.set_ylabel("Δ target-test PSNR vs base (dB)")

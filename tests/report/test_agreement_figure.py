@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qtbench.report.agreement_figure import agreement_figure, agreement_points
+from qtbench.report.agreement_figure import agreement_figure, agreement_points, paths, setting_axes
 from qtbench.report.collect import Cell, RunRecord
 from qtbench.report.figures import _pyplot
 
@@ -55,3 +55,15 @@ def test_figure_is_written_and_skipped_without_agreement(tmp_path):
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     no_x = [c for c in _store() if "iqa/agreement_srcc/ensemble" not in c.run.metrics]
     assert agreement_figure(plt, no_x, TABLE, tmp_path / "b.png") is None and not (tmp_path / "b.png").exists()
+
+
+def test_mixing_and_noise_settings_are_separate_lines_sharing_the_oracle_point():
+    axes = setting_axes(TABLE)
+    assert axes == ["iqa.agreement.alpha", "iqa.agreement.sigma"]
+    settings = [("0.0", "0.0"), ("0.25", "0.0"), ("1.0", "0.0"), ("1.0", "0.05"), ("1.0", "0.1")]
+    assert paths(settings, axes) == [("mixing", [("0.0", "0.0"), ("0.25", "0.0"), ("1.0", "0.0")]),
+                                     ("noise", [("1.0", "0.0"), ("1.0", "0.05"), ("1.0", "0.1")])]
+    # no noisy setting finished yet: the oracle point alone is no noise line
+    assert paths(settings[:3], axes) == [("mixing", settings[:3])]
+    # a table without the noise axis: one line through every setting
+    assert paths([("a",), ("b",)], ["iqa.preset"]) == [("all", [("a",), ("b",)])]
