@@ -35,11 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="IQA tools that need no training.")
     isub = p.add_subparsers(dest="iqa_command", metavar="SUBCOMMAND")
     v = isub.add_parser(
-        "validity", help="Spearman rho of every member and ensemble vs PSNR on the base model's target-val crops",
+        "validity", help="rank and gradient agreement of every member and ensemble with PSNR on target-val crops",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Restore every pl.crop grid window of every target-val image with the cached base model, "
         "score the outputs with each preset's members and ensemble, and print the Spearman correlation of each "
-        "score with the outputs' PSNR to their clean crops (the 'reward validity' table; docs/agreement.md). "
+        "score with the outputs' PSNR to their clean crops (the 'reward validity' table; docs/agreement.md), "
+        "and the mean cosine between each score's gradient and the direction that raises PSNR (what the "
+        "preference loss climbs: a score can rank well and still have a gradient that does not restore). "
         "Rows marked ORACLE read the hidden clean images: they calibrate the agreement knobs of "
         "iqa.agreement (alpha mixing, sigma noise), they are not methods. Writes OUT/TASK.json and OUT/TASK.md.")
     v.add_argument("--task", default="dehaze", help="task (default dehaze)")
@@ -65,6 +67,7 @@ def handle_validity(args: argparse.Namespace) -> int:
     from qtbench.engine.build import build_backbone, resolve_device
     from qtbench.iqa.api import IQAContext
     from qtbench.iqa.ensemble import build_ensemble
+    from qtbench.iqa.grad_alignment import gradient_alignment
     from qtbench.iqa.presets import PRESETS
     from qtbench.iqa.validity import (PresetResult, base_candidates, config_for, noisy_oracle, oracle_scores,
                                       score_preset, to_markdown)
@@ -103,7 +106,10 @@ def handle_validity(args: argparse.Namespace) -> int:
     for name in presets:
         try:
             ens = build_ensemble(config_for(cfg, name), ctx, scale=cfg.scale)
-            results.append(score_preset(ens, cands, alphas, oracle, device))
+            res = score_preset(ens, cands, alphas, oracle, device)
+            res.grad = gradient_alignment(ens, cands.images.to(device), cands.clean.to(device), alphas,
+                                          float(a.lo), float(a.hi))
+            results.append(res)
         except UserError as exc:  # e.g. the paper preset without its weight files: reported, not fatal
             if args.preset != "all":
                 raise

@@ -40,6 +40,8 @@ class PresetResult:
     members: dict[str, float] = field(default_factory=dict)
     ensemble: float = float("nan")
     mixed: dict[str, float] = field(default_factory=dict)  # alpha -> rho of (1-alpha) s + alpha f
+    # gradient alignment with fidelity (qtbench/iqa/grad_alignment.py): members, ensemble, mixed, oracle
+    grad: dict[str, Any] = field(default_factory=dict)
     skipped: Optional[str] = None  # why the preset could not be scored (e.g. missing weight files)
 
 
@@ -112,20 +114,34 @@ def to_markdown(task: str, out: dict) -> str:
     """The reward-validity table of one task."""
     lines = [f"### Reward validity: {task} (Spearman rho vs PSNR, {out['n_candidates']} base-model candidates "
              f"on target-val, seed {out['seed']}, {out['scale']} scale)", "",
-             "| preset | score | rho |", "|---|---|---:|"]
+             "rho: how well the score ranks the candidates by PSNR (levels, banks, filters use the ranking). "
+             "grad cos: mean cosine between the score's gradient and the direction that raises PSNR (what the "
+             "preference loss climbs); \"none\": no gradient (a constant in the reward).", "",
+             "| preset | score | rho | grad cos |", "|---|---|---:|---:|"]
+    oracle_cos = None
     for p in out["presets"]:
         if p["skipped"]:
-            lines.append(f"| {p['preset']} | skipped: {p['skipped']} | |")
+            lines.append(f"| {p['preset']} | skipped: {p['skipped']} | | |")
             continue
+        g = p.get("grad") or {}
+        oracle_cos = g.get("oracle", oracle_cos)
         for k, v in p["members"].items():
-            lines.append(f"| {p['preset']} | {k} | {v:+.3f} |")
-        lines.append(f"| {p['preset']} | **ensemble** | **{p['ensemble']:+.3f}** |")
+            lines.append(f"| {p['preset']} | {k} | {v:+.3f} | {_cos((g.get('members') or {}).get(k))} |")
+        lines.append(f"| {p['preset']} | **ensemble** | **{p['ensemble']:+.3f}** | **{_cos(g.get('ensemble'))}** |")
         for a, v in p["mixed"].items():
-            lines.append(f"| {p['preset']} | ensemble + oracle, alpha={a} (ORACLE) | {v:+.3f} |")
-    lines.append(f"| oracle | fidelity (ORACLE, PSNR {out['lo']:g}..{out['hi']:g} dB) | {out['oracle']:+.3f} |")
+            lines.append(f"| {p['preset']} | ensemble + oracle, alpha={a} (ORACLE) | {v:+.3f} | "
+                         f"{_cos((g.get('mixed') or {}).get(a))} |")
+    lines.append(f"| oracle | fidelity (ORACLE, PSNR {out['lo']:g}..{out['hi']:g} dB) | {out['oracle']:+.3f} | "
+                 f"{_cos(oracle_cos)} |")
     for s, v in out["noisy_oracle"].items():
-        lines.append(f"| oracle | fidelity + noise sigma={s} (ORACLE) | {v:+.3f} |")
+        # the noise is constant per crop: the gradient is the oracle's
+        lines.append(f"| oracle | fidelity + noise sigma={s} (ORACLE) | {v:+.3f} | {_cos(oracle_cos)} |")
     return "\n".join(lines) + "\n"
+
+
+def _cos(v: Optional[float]) -> str:
+    """A gradient cosine for the table: ``none`` for a score without gradient (missing or NaN)."""
+    return "none" if v is None or not np.isfinite(v) else f"{v:+.3f}"
 
 
 def config_for(cfg: DictConfig, preset: str) -> Any:
