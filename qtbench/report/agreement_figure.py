@@ -5,9 +5,9 @@ x: the agreement each run measured, ``iqa/agreement_srcc/ensemble`` (Spearman of
 PSNR of the candidates it scored); y: ``delta/student-base/target_psnr``. Per method, a solid line through its
 mixing settings (alpha from the preset to the oracle, sigma 0) and a dashed one through its noise settings (the
 oracle with sigma > 0; :func:`paths`), each point the mean over seeds with +-1 std bars on both axes; hollow
-markers are settings whose runs trained on an oracle reward. Controls (the table's ``controls``, by default mt, srconly, oracle) have no agreement axis: each is a horizontal band, the
-95 % bootstrap interval of its mean gain, so a line crossing the ``mt`` band is where the method starts to
-pay off. One panel per task.
+markers are settings whose runs trained on an oracle reward. Controls (the table's ``controls``, by default
+mt, srconly, oracle) have no agreement axis: each is a horizontal band, the 95 % bootstrap interval of its mean
+gain, so a line crossing the ``mt`` band is where the method starts to pay off. One panel per task.
 """
 
 from __future__ import annotations
