@@ -138,6 +138,9 @@ def print_agreement(summary: dict) -> None:
     if srcc:
         parts = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(srcc.items()))
         print(f"reward agreement (Spearman vs PSNR of {int(m.get('iqa/agreement_n', 0))} scored candidates): {parts}")
+    if "iqa/agreement_gradcos/ensemble" in m:
+        print(f"reward gradient alignment (mean cosine with the PSNR-raising direction): "
+              f"{m['iqa/agreement_gradcos/ensemble']:+.3f}")
 
 
 def print_levels(summary: dict) -> None:

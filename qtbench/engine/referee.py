@@ -90,6 +90,9 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+GRADCOS = "gradcos/ensemble"  # the probe's column of reward-gradient cosines (a mean, not a Spearman)
+
+
 class AgreementProbe:
     """Collects (scores, PSNR) of the candidates of every ``every``-th PL step; Spearman at the end.
 
@@ -104,8 +107,12 @@ class AgreementProbe:
         """Measure at 0-based step ``step``? (the first step, then every ``every``-th)."""
         return self.every > 0 and step % self.every == 0
 
-    def record(self, pl: Any, refs: CropRefs, oracle: Optional[Tensor]) -> None:
-        """Add the scored candidates of ``pl`` (scores [B,K] per member, combined, oracle) and their PSNR."""
+    def record(self, pl: Any, refs: CropRefs, oracle: Optional[Tensor], gradcos: Optional[np.ndarray] = None) -> None:
+        """Add the scored candidates of ``pl`` (scores [B,K] per member, combined, oracle) and their PSNR.
+
+        ``gradcos``: [B*K] cosine between the reward's gradient at each candidate and the direction that raises
+        its PSNR (:func:`qtbench.iqa.grad_alignment.reward_alignment`), averaged rather than ranked.
+        """
         cols = {f"member/{k}": v for k, v in pl.scores.items()}
         cols["ensemble"] = pl.score
         if oracle is not None:
@@ -113,20 +120,26 @@ class AgreementProbe:
         cols["psnr"] = refs.psnr(pl.candidates)
         for k, v in cols.items():
             self.rows.setdefault(k, []).append(v.detach().float().reshape(-1).cpu().numpy())
+        if gradcos is not None:
+            self.rows.setdefault(GRADCOS, []).append(np.asarray(gradcos, dtype=np.float64).reshape(-1))
 
     @property
     def n(self) -> int:
         return int(sum(len(a) for a in self.rows.get("psnr", [])))
 
     def metrics(self) -> dict[str, float]:
-        """``iqa/agreement_srcc/<member>``, ``.../ensemble`` (and ``.../oracle``), ``iqa/agreement_n``."""
+        """``iqa/agreement_srcc/<member>``, ``.../ensemble`` (and ``.../oracle``), ``iqa/agreement_n``, and
+        ``iqa/agreement_gradcos/ensemble`` (mean reward-gradient cosine) when the reward has a gradient."""
         if not self.n:
             return {}
         y = np.concatenate(self.rows["psnr"])
         out = {}
         for k, parts in self.rows.items():
-            if k != "psnr":
+            if k not in ("psnr", GRADCOS):
                 out[f"iqa/agreement_srcc/{k.removeprefix('member/')}"] = spearman(np.concatenate(parts), y)
+        cos = np.concatenate(self.rows[GRADCOS]) if self.rows.get(GRADCOS) else np.empty(0)
+        if np.isfinite(cos).any():  # a reward without gradient has no alignment
+            out["iqa/agreement_gradcos/ensemble"] = float(cos[np.isfinite(cos)].mean())
         out["iqa/agreement_n"] = float(self.n)
         return out
 

@@ -29,6 +29,7 @@ from qtbench.engine.sampler import CropSampler
 from qtbench.engine.student_pass import StudentPass
 from qtbench.engine.timers import StageTimer
 from qtbench.errors import TrainingDiverged, UserError
+from qtbench.iqa.grad_alignment import reward_alignment
 from qtbench.data.containers import TrainData
 
 
@@ -186,7 +187,9 @@ class PLTrainer:
         pl.score = s.combined.view(b, k)
         pl.label_score = pl.score[:, 0] if pl.owner is None else pl.score.flatten()
         if self.probe is not None and refs is not None and self.probe.due(self.step):
-            self.probe.record(pl, refs, s.oracle)
+            flat = pl.candidates.flatten(0, 1)
+            cos = reward_alignment(self.ensemble, flat, refs.candidates(k).clean.to(flat.dtype), pl.ref)
+            self.probe.record(pl, refs, s.oracle, cos)
         return pl
 
     def student_on_labels(self, student: StudentPass, pl: PLBatch) -> torch.Tensor:

@@ -88,3 +88,15 @@ def gradient_alignment(ensemble: Any, images: Tensor, clean: Tensor, alphas: lis
             "ensemble": mean_finite(np.concatenate(ens)),
             "mixed": {k: mean_finite(np.concatenate(v)) for k, v in mixed.items()},
             "oracle": mean_finite(np.concatenate(orc))}
+
+
+def reward_alignment(ensemble: Any, images: Tensor, clean: Tensor, ref: Any = None) -> np.ndarray:
+    """[N] cosine between the gradient of the reward as a run uses it and ``clean - images`` (NaN: no gradient).
+
+    ``ensemble.reward`` is the preference loss's reward, agreement mixing and noise included; ``ref`` carries the
+    clean crops to a reward that reads them. Scoring copies of the images leaves the run untouched (frozen
+    members, no random numbers).
+    """
+    score = (lambda t: ensemble.reward(t, ref=ref)) if ref is not None else ensemble.reward
+    g = input_gradient(score, images)
+    return np.full(images.shape[0], math.nan) if g is None else cosines(g, clean - images)

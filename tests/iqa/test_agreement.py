@@ -144,6 +144,20 @@ def test_probe_measures_spearman_and_resumes():
     again = AgreementProbe(every=2)
     again.load_state_dict(probe.state_dict())
     assert again.metrics() == m
+    assert "iqa/agreement_gradcos/ensemble" not in m  # nothing recorded: no gradient alignment reported
+
+
+def test_probe_averages_reward_gradient_cosines_and_skips_rewards_without_gradient():
+    refs = CropRefs(torch.full((2, 3, 8, 8), 0.5), torch.arange(2))
+    pl = PLBatch.from_candidates(torch.rand(2, 2, 3, 8, 8))
+    pl.score, pl.scores = torch.rand(2, 2), {}
+    probe = AgreementProbe(every=1)
+    probe.record(pl, refs, None, np.array([1.0, 0.5, float("nan"), 0.0]))
+    probe.record(pl, refs, None, np.array([-0.5, 1.0, 0.5, 0.5]))
+    assert probe.metrics()["iqa/agreement_gradcos/ensemble"] == pytest.approx(3.0 / 7.0)  # NaN left out
+    flat = AgreementProbe(every=1)
+    flat.record(pl, refs, None, np.full(4, float("nan")))  # a reward of constants only
+    assert "iqa/agreement_gradcos/ensemble" not in flat.metrics()
 
 
 def test_pref_adds_exactly_zero_gradient_without_differentiable_members():
@@ -190,5 +204,9 @@ def test_oracle_reward_run_is_flagged_and_measures_agreement(tmp_path):
     assert s["agreement"]["alpha"] == 1.0 and s["agreement"]["n_candidates"] > 0
     m = s["metrics"]
     assert -1.0 <= m["iqa/agreement_srcc/ensemble"] <= 1.0 and "iqa/agreement_srcc/oracle" in m
+    # the oracle's gradient is PSNR's (its noise is constant per crop): aligned with the PSNR-raising direction
+    assert m["iqa/agreement_gradcos/ensemble"] == pytest.approx(1.0, abs=1e-3)
     plain = _smoke(tmp_path, "mt+qcond")
     assert not plain["oracle_reward"] and "iqa/agreement_srcc/ensemble" in plain["metrics"]
+    # the offline reward's gradient is degprob's: some cosine in [-1, 1], measured in a plain run too
+    assert -1.0 <= plain["metrics"]["iqa/agreement_gradcos/ensemble"] <= 1.0

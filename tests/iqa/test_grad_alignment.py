@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from qtbench.iqa.grad_alignment import cosines, gradient_alignment, input_gradient
+from qtbench.iqa.grad_alignment import cosines, gradient_alignment, input_gradient, reward_alignment
 
 
 class _Score(torch.nn.Module):
@@ -70,3 +70,20 @@ def test_mse_reward_is_aligned_brightness_reward_is_not_and_mixing_mixes_gradien
     assert out["ensemble"] == pytest.approx(by_hand, abs=1e-9)  # only 'bright' has weight and gradient
     assert out["oracle"] == pytest.approx(1.0, abs=1e-9)  # PSNR's gradient is along clean - x
     assert out["mixed"]["0"] == pytest.approx(by_hand, abs=1e-9) and out["mixed"]["1"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_reward_alignment_passes_references_and_is_nan_without_gradient():
+    x = torch.rand(3, 3, 4, 4)
+    clean = torch.rand(3, 3, 4, 4)
+
+    class _Ref:
+        def reward(self, t, ref=None):  # reads its references, like a reward with the oracle mixed in
+            return -((t - ref) ** 2).flatten(1).mean(1)
+
+    assert reward_alignment(_Ref(), x, clean, ref=clean) == pytest.approx(np.ones(3), abs=1e-9)
+
+    class _Flat:
+        def reward(self, t):
+            return t.detach().mean((1, 2, 3))  # constants only
+
+    assert np.isnan(reward_alignment(_Flat(), x, clean)).all()
