@@ -29,6 +29,7 @@ def test_validity_reports_rho_and_gradient_alignment(tmp_path):
     assert "| preset | score | rho | grad cos |" in md and "| offline | niqe_fit |" in md and "| none |" in md
 
 
+@pytest.mark.slow  # a subprocess: the fast tier launches none
 def test_validity_bad_input_is_one_line_exit_2(tmp_path):
     r = run_cli("iqa", "validity", "--alphas", "1.5", "--out", str(tmp_path / "v"))
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
