@@ -37,7 +37,7 @@ def setting_axes(table: dict) -> list[str]:
     return [a for a in (rows if isinstance(rows, list) else [rows]) if a not in ("method", METRIC)]
 
 
-def paths(settings: list[tuple[str, ...]], axes: list[str]) -> list[tuple[str, list[tuple[str, ...]]]]:
+def paths(settings: list[tuple[str, ...]], keys: list[str]) -> list[tuple[str, list[tuple[str, ...]]]]:
     """Split one method's settings into the lines to draw: ``[(kind, settings)]``.
 
     With a noise axis (``iqa.agreement.sigma``) the mixing path (sigma 0: alpha from the preset to the oracle)
@@ -45,9 +45,9 @@ def paths(settings: list[tuple[str, ...]], axes: list[str]) -> list[tuple[str, l
     the two lower agreement in different ways (a hackable member's bias vs unbiased noise), so one line through
     both would zig-zag between points that are not neighbours. Without a noise axis: one line through all.
     """
-    if "iqa.agreement.sigma" not in axes or "iqa.agreement.alpha" not in axes:
+    if "iqa.agreement.sigma" not in keys or "iqa.agreement.alpha" not in keys:
         return [("all", list(settings))]
-    i_s, i_a = axes.index("iqa.agreement.sigma"), axes.index("iqa.agreement.alpha")
+    i_s, i_a = keys.index("iqa.agreement.sigma"), keys.index("iqa.agreement.alpha")
     quiet = [s for s in settings if float(s[i_s]) == 0.0]
     noisy = [s for s in settings if float(s[i_s]) > 0.0 or (float(s[i_s]) == 0.0 and float(s[i_a]) == 1.0)]
     return [(kind, group) for kind, group in (("mixing", quiet), ("noise", noisy))
@@ -57,7 +57,7 @@ def paths(settings: list[tuple[str, ...]], axes: list[str]) -> list[tuple[str, l
 def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: str = Y_KEY) -> tuple[dict, dict]:
     """Group finished runs: ``({task: {method: {setting: [(x, y, oracle)]}}}, {task: {control: [y]}})``."""
     controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
-    axes = setting_axes(table)
+    keys = setting_axes(table)
     lines: dict = {}
     bands: dict = {}
     for c in cells:
@@ -73,7 +73,7 @@ def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: 
         x = c.run.metrics.get(x_key)
         if not _finite(x):
             continue
-        setting = tuple(str(c.labels.get(a)) for a in axes)
+        setting = tuple(str(c.labels.get(a)) for a in keys)
         lines.setdefault(task, {}).setdefault(m, {}).setdefault(setting, []).append((float(x), float(y), oracle_reward(c)))
     return lines, bands
 
@@ -85,11 +85,20 @@ def _mean_point(pts: list[tuple[float, float, bool]]) -> tuple[float, float, flo
     return (*a.mean(axis=0), *sd, any(o for _, _, o in pts))
 
 
+def method_lines(methods: dict, keys: list[str]) -> list[tuple[int, str, str, list[tuple]]]:
+    """The lines of one panel: ``[(method index, method, kind, points)]``, each method's paths (:func:`paths`)
+    with points ``(x, y, std x, std y, oracle)`` in order of x; the index picks the method's colour."""
+    return [(i, method, kind, sorted(_mean_point(settings[s]) for s in group))
+            for i, (method, settings) in enumerate(sorted(methods.items()))
+            for kind, group in paths(list(settings), keys)]
+
+
 def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optional[Path]:
     """Draw the figure to ``path``; None when no run measured agreement."""
     from qtbench.analysis.paired import interval
 
     lines, bands = agreement_points(cells, table)
+    keys = setting_axes(table)
     if not lines:
         return None
     tasks = sorted(lines)
@@ -103,16 +112,14 @@ def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optiona
             col = greys.get(name, "0.5")
             ax.axhspan(lo, hi, color=col, alpha=0.18, lw=0)
             ax.axhline(iv.mean, color=col, lw=1.0, ls="--", label=f"{name} (control, 95 % CI)")
-        for i, (method, settings) in enumerate(sorted(lines[task].items())):
+        for i, method, kind, pts in method_lines(lines[task], keys):
             col = colours[i % len(colours)]
-            for kind, group in paths(list(settings), axes):
-                pts = sorted(_mean_point(settings[s]) for s in group)
-                label = method if kind == "all" else f"{method} ({kind})"
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=col, lw=1.4,
-                        ls="--" if kind == "noise" else "-", label=label)
-                for x, y, sx, sy, orc in pts:
-                    ax.errorbar(x, y, xerr=sx, yerr=sy, color=col, lw=0.8, capsize=2,
-                                marker="s" if kind == "noise" else "o", mfc="none" if orc else col, mec=col, ms=6)
+            label = method if kind == "all" else f"{method} ({kind})"
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=col, lw=1.4,
+                    ls="--" if kind == "noise" else "-", label=label)
+            for x, y, sx, sy, orc in pts:
+                ax.errorbar(x, y, xerr=sx, yerr=sy, color=col, lw=0.8, capsize=2,
+                            marker="s" if kind == "noise" else "o", mfc="none" if orc else col, mec=col, ms=6)
         ax.axhline(0.0, color="k", lw=0.6)
         ax.set_xlabel("measured agreement: Spearman ρ(ensemble score, PSNR of scored PL candidates)")
         ax.set_ylabel("Δ target-test PSNR vs base (dB)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qtbench.report.agreement_figure import agreement_figure, agreement_points, paths, setting_axes
+from qtbench.report.agreement_figure import agreement_figure, agreement_points, method_lines, paths, setting_axes
 from qtbench.report.collect import Cell, RunRecord
 from qtbench.report.figures import _pyplot
 
@@ -67,3 +67,13 @@ def test_mixing_and_noise_settings_are_separate_lines_sharing_the_oracle_point()
     assert paths(settings[:3], axes) == [("mixing", settings[:3])]
     # a table without the noise axis: one line through every setting
     assert paths([("a",), ("b",)], ["iqa.preset"]) == [("all", [("a",), ("b",)])]
+
+
+def test_the_figure_draws_each_methods_mixing_and_noise_lines():
+    lines, _ = agreement_points(_store(), TABLE)
+    drawn = [(i, m, kind, len(pts)) for i, m, kind, pts in method_lines(lines["dehaze"], setting_axes(TABLE))]
+    # 3 mixing settings (alpha 0, 0.5, 1) and the oracle with sigma 0 and 0.1; one colour per method
+    assert drawn == [(0, "filter", "mixing", 3), (0, "filter", "noise", 2),
+                     (1, "mt+qcond+pref", "mixing", 3), (1, "mt+qcond+pref", "noise", 2)]
+    xs = [p[0] for p in method_lines(lines["dehaze"], setting_axes(TABLE))[0][3]]
+    assert xs == sorted(xs)
