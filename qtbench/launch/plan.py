@@ -3,7 +3,9 @@
 Each scale's iterations come from the cells composed at that scale (:func:`cells_per_scale`: the same
 expansion as ``qtbench sweep``, so scale profiles, method defaults and overrides combine exactly as in a run).
 Seconds per PL iteration come from, in order: finished runs in the runs folder (``timing.s_per_iter`` of
-the same method and scale), then ``results/bench/step.json`` (``qtbench bench``; its scale only). Base
+the same method and scale; the median of the :data:`RECENT` most recently finished ones, since speeds move
+with the code and with how jobs were launched: a folder that once ran two multi-threaded jobs on two cores
+holds runs ten times slower than today's), then ``results/bench/step.json`` (``qtbench bench``; its scale only). Base
 models are counted once per distinct base configuration (they are cached and shared by every method of
 a seed), priced from finished runs' ``base_train_seconds`` per base iteration. What a cell costs besides its
 PL loop and base model (data, IQA set-up, the final evaluation with its level diagnostics: at cpu scale as
@@ -28,6 +30,7 @@ from qtbench.launch.sweep_file import SweepSpec
 from qtbench.launch.sweep_state import is_done
 
 BENCH = Path("results/bench/step.json")
+RECENT = 5  # finished runs per method and scale that price a cell: the latest ones (summary.json mtime)
 
 
 @dataclass
@@ -45,7 +48,7 @@ def measured_rates(runs_dir: Path, bench: Path = BENCH) -> Rates:
     spi: dict[tuple[str, str], list[float]] = defaultdict(list)
     base: dict[str, list[float]] = defaultdict(list)
     over: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for path in Path(runs_dir).glob("*/*/*/summary.json"):
+    for path in _newest_first(Path(runs_dir).glob("*/*/*/summary.json")):
         try:
             s = json.loads(path.read_text())
             t = s["timing"]
@@ -60,14 +63,14 @@ def measured_rates(runs_dir: Path, bench: Path = BENCH) -> Rates:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     rates = Rates()
-    rates.overhead = {k: statistics.median(v) for k, v in over.items()}
+    rates.overhead = {k: statistics.median(v[:RECENT]) for k, v in over.items()}
     by_scale: dict[str, list[float]] = defaultdict(list)
     for (_, scale), vals in over.items():
-        by_scale[scale].extend(vals)
+        by_scale[scale].extend(vals[:RECENT])
     rates.overhead_any = {k: statistics.median(v) for k, v in by_scale.items()}
     for key, vals in spi.items():
-        rates.pl[key] = (statistics.median(vals), f"{len(vals)} finished run{'s' * (len(vals) > 1)}")
-    rates.base = {k: statistics.median(v) for k, v in base.items()}
+        rates.pl[key] = (statistics.median(vals[:RECENT]), _source(len(vals)))
+    rates.base = {k: statistics.median(v[:RECENT]) for k, v in base.items()}
     try:
         b = json.loads(Path(bench).read_text())
         scale = (b.get("settings") or {}).get("scale", "cpu")
@@ -76,6 +79,24 @@ def measured_rates(runs_dir: Path, bench: Path = BENCH) -> Rates:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return rates
+
+
+def _newest_first(paths) -> list[Path]:
+    """Summary files, most recently written first (a run writes its summary when it finishes)."""
+    stamped = []
+    for path in paths:
+        try:
+            stamped.append((path.stat().st_mtime, str(path), path))
+        except OSError:
+            continue
+    return [p for _, _, p in sorted(stamped, reverse=True)]
+
+
+def _source(n: int) -> str:
+    """Where a measured speed comes from, as the plan prints it."""
+    if n <= RECENT:
+        return f"{n} finished run{'s' * (n > 1)}"
+    return f"latest {RECENT} of {n} finished runs"
 
 
 def nearest_rate(method: str, scale: str, rates: Rates) -> Optional[tuple[float, str]]:

@@ -45,3 +45,17 @@ def test_plan_says_what_is_left_when_cells_are_finished(tmp_path):
     text = report("x", tmp_path / "x.yaml", "cpu", {"cpu": cells}, measured_rates(tmp_path, tmp_path / "no.json"), 1)
     assert "evaluation and set-up 12.1 min" in text  # 2 cells x 362 s
     assert "left to run: 1 of 2 cells, ~11.8 min of compute" in text  # 10 x 0.5 s + 362 s + 100 x 3.38 s
+
+
+def test_speeds_come_from_the_latest_finished_runs(tmp_path):
+    """Old slow runs (e.g. from an oversubscribed launch) must not price today's cells."""
+    import os
+
+    from qtbench.launch.plan import RECENT
+
+    for i in range(RECENT + 3):
+        _summary(tmp_path, "mt", f"s{i}-x", wall=1000.0, pl=300.0, base=338.0, cached=True, spi=3.0 if i < 3 else 0.25)
+        os.utime(tmp_path / "dehaze" / "mt" / f"s{i}-x" / "summary.json", (1000 + i, 1000 + i))  # s0..s2 oldest
+    spi, source = measured_rates(tmp_path, bench=tmp_path / "none.json").pl[("mt", "cpu")]
+    assert spi == pytest.approx(0.25)
+    assert source == f"latest {RECENT} of {RECENT + 3} finished runs"
