@@ -17,6 +17,7 @@ class FakeEnsemble(nn.Module):
     """
 
     preset = "fake"
+    alpha = 0.0  # the agreement knob of the real ensemble: no oracle mixed in
 
     def __init__(self, weights: dict[str, float] | None = None, table: dict[str, Tensor] | None = None) -> None:
         super().__init__()

@@ -106,12 +106,15 @@ def reward_metric_names(ensemble: Optional[torch.nn.Module], registered: set[str
     """NR metric names whose scores were also training signals (docs/architecture.md §2: flagged in tables).
 
     Every ensemble member that is a pyiqa metric (not a qtbench-registered member) counts, and ``niqe_fit``
-    flags pyiqa's ``niqe`` (the same statistics, refitted).
+    flags pyiqa's ``niqe`` (the same statistics, refitted). A member whose score carries no weight in the reward
+    (weight 0, or the pure oracle at ``alpha = 1``, where the members are not even run) is not a training signal.
     """
     if ensemble is None:
         return []
     names = []
     for name in ensemble.members:
+        if ensemble.alpha >= 1.0 or ensemble.weights[name] == 0.0:
+            continue
         if name not in registered:
             names.append(name)
         elif name == "niqe_fit":

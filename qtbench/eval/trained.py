@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -128,10 +128,20 @@ def load_trained(path: str | Path, which: str = "student", device: str = "cpu") 
     dev = resolve_device(device)
     model.to(dev).eval()
     if which == "base":  # unconditioned: no quality level
-        return Trained(model, cfg, run_dir, which, None, 0, list(summary.get("reward_metrics") or []), dev)
+        return Trained(model, cfg, run_dir, which, None, 0, training_signals(summary, cfg), dev)
     addons = cfg.get("addons") or {}
     num_levels = int(addons["qcond"].num_levels) if "qcond" in addons else 0
     level = summary.get("inference_level") if summary else cfg.eval.get("level")
     if level is None and num_levels:
         level = num_levels - 1  # the top level, as qcond asks at inference (docs/method.md §5)
-    return Trained(model, cfg, run_dir, which, level, num_levels, list(summary.get("reward_metrics") or []), dev)
+    return Trained(model, cfg, run_dir, which, level, num_levels, training_signals(summary, cfg), dev)
+
+
+def training_signals(summary: dict, cfg: Any) -> list[str]:
+    """The NR metrics a run was trained on, to flag in its evaluation: the summary's ``reward_metrics``, none
+    for a pure-oracle run (``iqa.agreement.alpha = 1``: its preset members had weight 0 and were not run;
+    summaries written before that was known list them anyway)."""
+    iqa = cfg.get("iqa") or {}
+    if "agreement" in iqa and float(iqa["agreement"]["alpha"]) >= 1.0:
+        return []
+    return list(summary.get("reward_metrics") or [])

@@ -43,3 +43,8 @@ def test_reward_metric_names():
     ens = FakeEnsemble({"niqe_fit": 0.4, "piqe": 0.4, "degprob": 0.2})
     assert reward_metric_names(ens, {"niqe_fit", "degprob"}) == ["niqe", "piqe"]
     assert reward_metric_names(None, set()) == []
+    unweighted = FakeEnsemble({"niqe_fit": 0.0, "piqe": 0.4, "brisque": 0.6})
+    assert reward_metric_names(unweighted, {"niqe_fit"}) == ["brisque", "piqe"]  # weight 0: no training signal
+    oracle = FakeEnsemble({"niqe_fit": 0.4, "piqe": 0.6})
+    oracle.alpha = 1.0  # the pure oracle: the members are not run
+    assert reward_metric_names(oracle, {"niqe_fit"}) == []
