@@ -1,6 +1,7 @@
 """``qtbench iqa validity``: how well each IQA score ranks candidates by true PSNR, with no training.
 
-See ``qtbench/iqa/validity.py`` and docs/agreement.md. Writes ``<out>/<task>.json`` and ``<out>/<task>.md``.
+See ``qtbench/iqa/validity.py`` and docs/agreement.md. Writes ``<out>/<task>.json`` and ``<out>/<task>.md``
+(``<out>/<task>_<method>_<run>.*`` for ``--checkpoint``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ EPILOG = """examples:
   qtbench iqa validity --task dehaze --preset offline
   qtbench iqa validity --task underwater --preset all --scale cpu task.data.pool=debian
   qtbench iqa validity --task dehaze --preset offline --alphas 0.25,0.5 --sigmas 0.02,0.05
+  qtbench iqa validity --checkpoint runs/desnow/mt+qualiteacher/s0-abc123 --preset offline   # after training
 """
 
 
@@ -44,10 +46,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "preference loss climbs: a score can rank well and still have a gradient that does not restore). "
         "Rows marked ORACLE read the hidden clean images: they calibrate the agreement knobs of "
         "iqa.agreement (alpha mixing, sigma noise), they are not methods. Writes OUT/TASK.json and OUT/TASK.md.")
-    v.add_argument("--task", default="dehaze", help="task (default dehaze)")
+    v.add_argument("--task", default=None, help="task (default dehaze)")
     v.add_argument("--preset", default="offline", help="a preset name, or 'all' (default offline)")
-    v.add_argument("--seed", type=int, default=0, help="data split and base model seed (default 0)")
-    v.add_argument("--scale", default="cpu", help="scale profile: crop size, base model (default cpu)")
+    v.add_argument("--seed", type=int, default=None, help="data split and base model seed (default 0)")
+    v.add_argument("--scale", default=None, help="scale profile: crop size, base model (default cpu)")
+    v.add_argument("--checkpoint", default=None, metavar="RUN",
+                   help="score a finished run's student (at its inference level) instead of the base model: do "
+                   "the rewards still rank, and still point toward fidelity, where training took the outputs? "
+                   "Task, seed, scale and data come from the run; writes OUT/TASK_METHOD_RUN.{json,md}")
     v.add_argument("--alphas", default="0.25,0.5,0.75", help="oracle mixing weights to report (default 0.25,0.5,0.75)")
     v.add_argument("--sigmas", default="0.02,0.05,0.1", help="oracle noise levels to report (default 0.02,0.05,0.1)")
     v.add_argument("--out", default="results/validity", help="output folder (default results/validity)")
@@ -69,7 +75,7 @@ def handle_validity(args: argparse.Namespace) -> int:
     from qtbench.iqa.ensemble import build_ensemble
     from qtbench.iqa.grad_alignment import gradient_alignment
     from qtbench.iqa.presets import PRESETS
-    from qtbench.iqa.validity import (PresetResult, base_candidates, config_for, noisy_oracle, oracle_scores,
+    from qtbench.iqa.validity import (PresetResult, config_for, model_candidates, noisy_oracle, oracle_scores,
                                       score_preset, to_markdown)
 
     alphas = _floats(args.alphas, "--alphas", 0.0, 1.0)
@@ -77,7 +83,19 @@ def handle_validity(args: argparse.Namespace) -> int:
     if args.preset != "all" and args.preset not in PRESETS:
         raise UserError(f"unknown --preset {args.preset!r}; choose all or one of {', '.join(sorted(PRESETS))}")
     presets = sorted(PRESETS) if args.preset == "all" else [args.preset]
-    cfg = compose_run("mt", args.task, args.seed, args.scale, list(args.overrides))
+    trained = None
+    if args.checkpoint is not None:
+        from qtbench.eval.trained import load_trained
+
+        given = [f for f, v in (("--task", args.task), ("--seed", args.seed), ("--scale", args.scale)) if v is not None]
+        if given or args.overrides:
+            raise UserError(f"--checkpoint takes the task, seed, scale and config from the run; drop "
+                            f"{', '.join(given + ['the overrides'] * bool(args.overrides))}")
+        trained = load_trained(args.checkpoint, "student", args.device)
+        cfg = trained.cfg
+    else:
+        cfg = compose_run("mt", args.task or "dehaze", 0 if args.seed is None else args.seed, args.scale or "cpu",
+                          list(args.overrides))
     if cfg.task.data.get("unlabelled"):
         raise UserError("reward validity needs the synthetic target's clean images; task.data.unlabelled=DIR has none")
     out_dir = Path(args.out)
@@ -91,12 +109,16 @@ def handle_validity(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     task = registry.tasks.get(cfg.task.name).obj(cfg.task)
     data = task.build(cfg.seed, progress=progress)
-    state, _ = get_base_model(cfg, data.train, device, progress)
-    base = build_backbone(cfg.backbone).to(device)
-    base.load_state_dict(state)
+    if trained is None:
+        state, _ = get_base_model(cfg, data.train, device, progress)
+        model, level, label, stem = build_backbone(cfg.backbone).to(device), None, "base-model", cfg.task.name
+        model.load_state_dict(state)
+    else:
+        model, level, stem = trained.model, trained.default_level, f"{cfg.task.name}_{cfg.method}_{trained.run_dir.name}"
+        label = f"{cfg.method} student (level {level})" if level is not None else f"{cfg.method} student"
     val = data.evaluation.val
-    bar = tqdm(total=len(presets) + 1, desc=f"reward validity ({args.task})", disable=not progress, leave=False)
-    cands = base_candidates(base, val, int(cfg.pl.crop), device)
+    bar = tqdm(total=len(presets) + 1, desc=f"reward validity ({cfg.task.name})", disable=not progress, leave=False)
+    cands = model_candidates(model, val, int(cfg.pl.crop), device, level)
     bar.update(1)
     a = cfg.iqa.agreement
     oracle = oracle_scores(cands, float(a.lo), float(a.hi))
@@ -118,15 +140,16 @@ def handle_validity(args: argparse.Namespace) -> int:
     bar.close()
     from qtbench.engine.referee import spearman
 
-    out = {"task": args.task, "seed": args.seed, "scale": args.scale, "split": "target-val",
+    out = {"task": cfg.task.name, "seed": int(cfg.seed), "scale": cfg.scale, "split": "target-val", "model": label,
+           "run": str(trained.run_dir) if trained is not None else None,
            "n_candidates": int(cands.images.shape[0]), "crop": int(cfg.pl.crop), "lo": float(a.lo), "hi": float(a.hi),
            "psnr_mean": float(cands.psnr.mean()), "psnr_std": float(cands.psnr.std()),
            "presets": [r.__dict__ for r in results], "oracle": spearman(oracle, cands.psnr),
-           "noisy_oracle": noisy_oracle(cands, float(a.lo), float(a.hi), sigmas, args.seed)}
-    md = to_markdown(args.task, out)
-    atomic.write_json(out_dir / f"{args.task}.json", json.loads(json.dumps(out, default=float)))
-    atomic.write_text(out_dir / f"{args.task}.md", md)
+           "noisy_oracle": noisy_oracle(cands, float(a.lo), float(a.hi), sigmas, int(cfg.seed))}
+    md = to_markdown(cfg.task.name, out)
+    atomic.write_json(out_dir / f"{stem}.json", json.loads(json.dumps(out, default=float)))
+    atomic.write_text(out_dir / f"{stem}.md", md)
     sys.stdout.write(md)
     print(f"\ncandidate PSNR {out['psnr_mean']:.2f} +- {out['psnr_std']:.2f} dB; "
-          f"written: {out_dir / (args.task + '.json')}, {out_dir / (args.task + '.md')}")
+          f"written: {out_dir / (stem + '.json')}, {out_dir / (stem + '.md')}")
     return 0

@@ -1,7 +1,7 @@
 """Reward validity without training (docs/agreement.md): how well each IQA score ranks the base model's
-candidates by their true PSNR on target-val.
+candidates by their true PSNR on target-val (or a trained run's, to see where training took the outputs).
 
-Candidates are the cached base model's restorations of every grid window (``pl.crop``, the crops the PL stage
+Candidates are the cached base model's (or the run's student's) restorations of every grid window (``pl.crop``, the crops the PL stage
 scores) of every target-val image. For each preset: Spearman rho of each member, of the ensemble, of the
 ensemble mixed with the oracle at each ``alpha`` (``iqa.agreement``'s mixing) and of the oracle with noise of
 each ``sigma``, against the candidates' PSNR to their clean crops. target-val only: target-test stays unseen.
@@ -54,9 +54,10 @@ def grid_windows(img: np.ndarray, crop: int) -> list[tuple[int, int]]:
 
 
 @torch.no_grad()
-def base_candidates(base: torch.nn.Module, val: Any, crop: int, device, batch: int = 32,
-                    tick: Callable[[], None] = lambda: None) -> Candidates:
-    """Restore every grid window of every target-val image with the base model."""
+def model_candidates(model: torch.nn.Module, val: Any, crop: int, device, level: Optional[int] = None,
+                     batch: int = 32, tick: Callable[[], None] = lambda: None) -> Candidates:
+    """Restore every grid window of every target-val image with ``model`` (the base model, or a trained
+    student at quality ``level``)."""
     xs, ys, ids = [], [], []
     for i in range(len(val)):
         inp, clean = val.inputs[i], val.target(i)
@@ -66,10 +67,10 @@ def base_candidates(base: torch.nn.Module, val: Any, crop: int, device, batch: i
             ids.append((i, w))
     if not xs:
         raise UserError(f"target-val images are smaller than pl.crop={crop}: no candidates")
-    base.eval()
+    model.eval()
     outs = []
     for s in range(0, len(xs), batch):
-        outs.append(base(to_tensor(xs[s:s + batch]).to(device)).clamp(0, 1).cpu())
+        outs.append(model(to_tensor(xs[s:s + batch]).to(device), level=level).clamp(0, 1).cpu())
         tick()
     images, clean = torch.cat(outs), to_tensor(ys)
     arr = np.asarray(ids)
@@ -112,7 +113,7 @@ def oracle_scores(cands: Candidates, lo: float, hi: float) -> np.ndarray:
 
 def to_markdown(task: str, out: dict) -> str:
     """The reward-validity table of one task."""
-    lines = [f"### Reward validity: {task} (Spearman rho vs PSNR, {out['n_candidates']} base-model candidates "
+    lines = [f"### Reward validity: {task} (Spearman rho vs PSNR, {out['n_candidates']} {out['model']} candidates "
              f"on target-val, seed {out['seed']}, {out['scale']} scale)", "",
              "rho: how well the score ranks the candidates by PSNR (levels, banks, filters use the ranking). "
              "grad cos: mean cosine between the score's gradient and the direction that raises PSNR (what the "
