@@ -11,11 +11,14 @@ EPILOG = """examples:
   qtbench gallery --checkpoint runs/dehaze/mt+qualiteacher/s0-* --data test --out results/figures/gallery.png
   qtbench gallery --checkpoint RUN_A RUN_B RUN_C --data test --images 3 --crop 160
   qtbench gallery --checkpoint RUN_A RUN_B --data real --labels "offline reward,classic reward"
+  qtbench gallery --checkpoint RUN_A RUN_B --data real --nr-metrics brisque,niqe   # the paper's yardstick per image
 
 Columns: the degraded input, the first run's base model, each run's student (at its inference level), and the
 clean image on paired data (--data test or a folder with input/ and gt/), where every restoration is captioned
 with its PSNR. Runs must share task and seed (the same target-test images). Runs trained on a reward that reads
-the hidden clean targets are labelled [ORACLE reward].
+the hidden clean targets are labelled [ORACLE reward]. --nr-metrics adds a line of no-reference scores per
+image (input, base and students, scored on the whole image as `qtbench eval` does); a score is marked * in the
+column of a run that was trained on that metric.
 """
 
 
@@ -31,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", type=int, default=None, help="show the central CROP x CROP window (details at 1:1)")
     p.add_argument("--labels", default=None, help="comma-separated column labels, one per run (default: method "
                    "[preset]); [ORACLE reward] is added where the run read hidden targets, custom labels too")
+    p.add_argument("--nr-metrics", default=None, help="comma-separated pyiqa NR metrics to caption each restoration "
+                   "with, e.g. brisque,niqe (default: none)")
     p.add_argument("--cell-px", type=int, default=192, help="cell size in the figure, px (default 192)")
     p.add_argument("--out", default="results/figures/gallery.png", help="output PNG (default results/figures/gallery.png)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
@@ -39,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from qtbench.cli.eval_cmd import check_data, load_data
-    from qtbench.eval.evaluate import psnr_scores, restore
-    from qtbench.eval.gallery import center_crop, marked_label, pick, run_label
+    from qtbench.eval.evaluate import nr_scores, psnr_scores, restore
+    from qtbench.eval.gallery import caption, center_crop, marked_label, pick, run_label
+    from qtbench.eval.metrics import nr_metric
     from qtbench.eval.grid import save_grid
     from qtbench.eval.image_limits import MAX_PIXELS
     from qtbench.eval.trained import load_trained
@@ -55,6 +61,9 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--labels gives {len(labels)} labels for {len(args.checkpoint)} runs: one per --checkpoint")
     if args.crop is not None and args.crop < 16:
         raise UserError(f"--crop {args.crop}: use a window of at least 16 px (or leave --crop out)")
+    nr_names = [n.strip() for n in args.nr_metrics.split(",") if n.strip()] if args.nr_metrics else []
+    for n in nr_names:
+        nr_metric(n)  # unknown or full-reference names fail now, before any image is restored
     check_data(args.data, MAX_PIXELS)
     runs = [load_trained(c, "student", args.device) for c in args.checkpoint]
     first = runs[0]
@@ -68,18 +77,20 @@ def handle(args: argparse.Namespace) -> int:
     idx = pick(list(names), wanted, args.images)
     inputs = [inputs[i] for i in idx]
     gts = [gts[i] for i in idx] if gts is not None else None
-    columns = [("input", None, None), ("base", base.model, None)]
-    columns += [(marked_label(labels[k], r.run_dir) if labels else run_label(r.cfg, r.run_dir), r.model, r.default_level)
-                for k, r in enumerate(runs)]
+    columns = [("input", None, None, ()), ("base", base.model, None, ())]
+    columns += [(marked_label(labels[k], r.run_dir) if labels else run_label(r.cfg, r.run_dir), r.model,
+                 r.default_level, tuple(r.reward_metrics)) for k, r in enumerate(runs)]
     rows = [[] for _ in idx]
     captions = [[] for _ in idx]
-    for title, model, level in columns:
+    for title, model, level, rewards in columns:
         outs = restore(model, inputs, level, first.device)
         psnrs = psnr_scores(outs, gts) if gts is not None else None
+        nrs = {n: nr_scores(n, outs) for n in nr_names}
         for i, o in enumerate(outs):
             rows[i].append(center_crop(o, args.crop))
-            captions[i].append(f"{psnrs[i]:.2f} dB" if psnrs is not None else "")
-    titles = [t for t, _, _ in columns]
+            captions[i].append(caption(None if psnrs is None else psnrs[i], {n: v[i] for n, v in nrs.items()},
+                                       rewards))
+    titles = [t for t, _, _, _ in columns]
     if gts is not None:
         titles.append("clean")
         for i, g in enumerate(gts):

@@ -67,3 +67,20 @@ def pick(names: list[str], wanted: Optional[list[str]], n: int) -> list[int]:
     if n < 1:
         raise UserError(f"--images {n}: show at least one image")
     return list(range(min(n, len(names))))
+
+
+def caption(psnr_db: Optional[float], nr: dict[str, float], rewards: tuple[str, ...] = ()) -> str:
+    """A cell's caption: a line of NR scores (``brisque 38.6* niqe 6.90``; ``*`` where the run was trained on
+    that metric, so a reader sees which scores the student was optimised for) above the PSNR line, either may
+    be absent."""
+    lines = []
+    if nr:
+        lines.append(" ".join(f"{n} {v:.{_nr_digits(v)}f}{'*' if n in rewards else ''}" for n, v in nr.items()))
+    if psnr_db is not None:
+        lines.append(f"{psnr_db:.2f} dB")
+    return "\n".join(lines)
+
+
+def _nr_digits(v: float) -> int:
+    """Three significant digits for the usual ranges (BRISQUE ~10-100, NIQE ~3-20, PIQE ~10-100)."""
+    return 1 if abs(v) >= 10 else 2

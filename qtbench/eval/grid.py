@@ -94,7 +94,8 @@ def save_grid(
         row_titles: one title per row, or None for no row-title band.
         cell_px: side of the square cell each image is fitted into.
         captions: optional text per cell (same shape as ``rows``; None or "" for none), drawn on a white band
-            at the cell's bottom edge, e.g. the image's PSNR.
+            at the cell's bottom edge, e.g. the image's PSNR; a caption with line breaks gets one band line per
+            line of text, its last line at the cell's bottom edge.
 
     Returns:
         ``path``.
@@ -149,11 +150,14 @@ def save_grid(
             canvas.paste(im, (x0 + (cell_px - im.width) // 2, y0 + (cell_px - im.height) // 2))
             caption = captions[i][j] if captions is not None else None
             if caption:
-                text = _ellipsize(draw, str(caption), font, cell_px - 2 * PAD)
-                tw = draw.textlength(text, font=font)
-                band = y0 + cell_px - TITLE_H
+                lines = str(caption).split("\n")
+                band = y0 + cell_px - TITLE_H * len(lines)
                 draw.rectangle((x0, band, x0 + cell_px - 1, y0 + cell_px - 1), fill=_BG)
-                draw.text((x0 + (cell_px - tw) / 2, band + (TITLE_H - th) / 2 - t_off), text, fill=_FG, font=font)
+                for k, line in enumerate(lines):
+                    text = _ellipsize(draw, line, font, cell_px - 2 * PAD)
+                    tw = draw.textlength(text, font=font)
+                    top = band + k * TITLE_H + (TITLE_H - th) / 2 - t_off
+                    draw.text((x0 + (cell_px - tw) / 2, top), text, fill=_FG, font=font)
 
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", optimize=False)  # optimize=True is several times slower for little gain

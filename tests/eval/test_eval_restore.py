@@ -204,6 +204,36 @@ def test_gallery_shows_the_same_images_for_every_run_with_psnr(run, tmp_path):
     assert run_label_of(rd).startswith("mt+qcond [")  # the default label names method and preset
 
 
+def test_gallery_captions_nr_scores_above_psnr(run, tmp_path):
+    """--nr-metrics adds a caption line: the white band over the bottom of each captioned cell doubles."""
+    from PIL import Image
+
+    from qtbench.eval.grid import PAD, TITLE_H
+
+    rd, _ = run
+    white = {}
+    for extra in ((), ("--nr-metrics", "piqe")):
+        out = tmp_path / f"g{len(extra)}.png"
+        res = run_cli("gallery", "--checkpoint", str(rd), "--data", "test", "--images", "1", "--cell-px", "96",
+                      "--out", str(out), *extra)
+        assert res.returncode == 0, res.stderr
+        px = np.asarray(Image.open(out).convert("RGB"))
+        assert px.shape[0] == TITLE_H + 96 + 2 * PAD  # the captions stay inside the cells
+        row = px[TITLE_H + PAD + 96 - 2 * TITLE_H + 1]  # inside a two-line band, above a one-line one
+        white[len(extra)] = int((row == 255).all(axis=1).sum())
+    assert white[2] - white[0] >= 3 * 96 - 8  # input, base and student cells: caption band instead of image
+
+
+def test_gallery_caption_text():
+    """NR line above the PSNR line; * marks a metric the run was trained on; 3 significant digits."""
+    from qtbench.eval.gallery import caption
+
+    assert caption(17.624, {}) == "17.62 dB"
+    assert caption(None, {"brisque": 38.64, "niqe": 6.904}) == "brisque 38.6 niqe 6.90"
+    assert caption(16.19, {"brisque": 16.3, "niqe": 8.761}, ("niqe",)) == "brisque 16.3 niqe 8.76*\n16.19 dB"
+    assert caption(None, {}) == ""
+
+
 def run_label_of(rd):
     from qtbench.config.compose import literal_config
     from qtbench.eval.gallery import run_label
@@ -231,6 +261,7 @@ def test_gallery_custom_label_keeps_the_oracle_mark(tmp_path):
     (("--out", "x.jpg"), "ending in .png"),
     (("--crop", "4"), "at least 16 px"),
     (("--pick", "nope.png"), "no image named nope.png"),
+    (("--nr-metrics", "nope"), "nope"),
 ])
 def test_gallery_bad_input_is_one_line(run, tmp_path, extra, message):
     rd, _ = run
