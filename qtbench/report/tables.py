@@ -98,12 +98,24 @@ def make_table(spec, uri: str, metrics: Optional[list[str]] = None, parent: Opti
     return build(runs, spec.table, spec.name, parse_metrics(spec.table, metrics)), runs
 
 
+def render(fmt: str, table: Table, head: str, table_block: dict, runs: SweepRuns) -> str:
+    """One table file; the Markdown one of a reward-agreement sweep also says where each method crosses the
+    baseline (:mod:`qtbench.report.crossing`)."""
+    text = FORMATS[fmt](table, head)
+    if fmt == "md":
+        from qtbench.report.crossing import crossings, render_md as crossing_md
+
+        lines = crossing_md(crossings(runs.cells, table_block), str(table_block.get("baseline")))
+        text += "\n" + "\n".join(lines) if lines else ""
+    return text
+
+
 def write_tables(spec, uri: str, out_dir: Path, fmts: list[str], metrics: Optional[list[str]] = None,
                  parent: Optional[str] = None) -> list[Path]:
     """Write ``out_dir/NAME.<fmt>`` for each format and ``NAME.json``; return the paths written."""
     table, runs = make_table(spec, uri, metrics, parent)
     head = corner(spec.table)
     out_dir = Path(out_dir)
-    paths = [atomic.write_text(out_dir / f"{spec.name}.{f}", FORMATS[f](table, head)) for f in fmts]
+    paths = [atomic.write_text(out_dir / f"{spec.name}.{f}", render(f, table, head, spec.table, runs)) for f in fmts]
     paths.append(atomic.write_json(out_dir / f"{spec.name}.json", provenance(spec, runs, metrics or [], fmts)))
     return paths
