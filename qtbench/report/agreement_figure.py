@@ -104,7 +104,8 @@ def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optiona
     tasks = sorted(lines)
     fig, axes = plt.subplots(1, len(tasks), figsize=(7.5 * len(tasks), 5.2), squeeze=False, layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    greys = {"mt": "0.35", "srconly": "0.65", "oracle": "tab:green"}
+    # control bands in colours outside the method cycle (tab:green is its third method's colour)
+    greys = {"mt": "0.35", "srconly": "0.65", "oracle": "goldenrod"}
     for ax, task in zip(axes[0], tasks):
         for name, ys in sorted(bands.get(task, {}).items()):
             iv = interval(ys, n_boot=1000, seed=0)
