@@ -48,6 +48,7 @@ class Crossing:
     alpha: Optional[float] = None  # interpolated crossing (kind == "crosses")
     rho: Optional[float] = None
     seeds: int = 0  # the fewer seeds of the two settings around the crossing
+    between: Optional[tuple[float, float]] = None  # the alphas of those two settings
 
 
 def _finite(v) -> bool:
@@ -97,7 +98,7 @@ def read_path(task: str, method: str, points: list[PathPoint]) -> Crossing:
         if lo.gain < 0 <= hi.gain:
             t = -lo.gain / (hi.gain - lo.gain)
             return Crossing(task, method, "crosses", pts, lo.alpha + t * (hi.alpha - lo.alpha),
-                            lo.rho + t * (hi.rho - lo.rho), min(lo.seeds, hi.seeds))
+                            lo.rho + t * (hi.rho - lo.rho), min(lo.seeds, hi.seeds), (lo.alpha, hi.alpha))
     return Crossing(task, method, "below", pts)
 
 
@@ -126,7 +127,8 @@ def render_md(items: list[Crossing], baseline: str) -> list[str]:
         path = "; ".join(_point(p) for p in c.points)
         if c.kind == "crosses":
             seeds = f"{c.seeds} seed{'s' if c.seeds != 1 else ''}"
-            head = f"crosses at α ≈ {c.alpha:.2f}, measured ρ ≈ {c.rho:.2f} (on {seeds})"
+            head = (f"crosses between α {c.between[0]:g} and {c.between[1]:g} (interpolated α ≈ {c.alpha:.2f}, "
+                    f"measured ρ ≈ {c.rho:.2f}; on {seeds})")
         elif c.kind == "above":
             head = f"at or above {baseline} from the first setting on"
         elif c.kind == "below":

@@ -45,7 +45,7 @@ def _store(pref_gain_vs_mt=(-1.0, -0.2, 0.6)):
 def test_crossing_is_interpolated_between_the_settings_around_it():
     by_method = {c.method: c for c in crossings(_store(), TABLE)}
     pref = by_method["mt+qcond+pref"]
-    assert pref.kind == "crosses" and pref.seeds == 2
+    assert pref.kind == "crosses" and pref.seeds == 2 and pref.between == (0.5, 1.0)
     # -0.2 at alpha 0.5 and +0.6 at alpha 1: a quarter of the way, alpha 0.625, rho 0.8 + 0.25 * 0.2 = 0.85
     assert (pref.alpha, pref.rho) == pytest.approx((0.625, 0.85))
     assert [p.gain for p in pref.points] == pytest.approx([-1.0, -0.2, 0.6])
@@ -69,7 +69,7 @@ def test_no_reading_without_an_alpha_axis_or_a_baseline():
 
 def test_markdown_names_the_crossing_and_the_seeds_it_rests_on():
     md = "\n".join(render_md(crossings(_store(), TABLE), "mt"))
-    assert "`mt+qcond+pref`: crosses at α ≈ 0.62, measured ρ ≈ 0.85 (on 2 seeds)" in md
+    assert "`mt+qcond+pref`: crosses between α 0.5 and 1 (interpolated α ≈ 0.62, measured ρ ≈ 0.85; on 2 seeds)" in md
     assert "α 0.5: -0.20 dB at ρ 0.80 (2 seeds)" in md and "not a result" in md
     assert render_md([], "mt") == []
     below = read_path("dehaze", "filter", [PathPoint(0.0, 0.3, -1.0, 5), PathPoint(1.0, 1.0, -0.03, 3)])
@@ -89,5 +89,5 @@ def test_the_agreement_sweeps_md_table_carries_the_reading_and_other_formats_do_
     runs = SweepRuns(spec.name, "sqlite:///x", "p", cells)
     table = build(runs, spec.table, spec.name, parse_metrics(spec.table))
     md = render("md", table, "Method", spec.table, runs)
-    assert md.count("crosses at α ≈ 0.50, measured ρ ≈ 0.60 (on 5 seeds)") == 6  # the six IQA-driven methods
+    assert md.count("(interpolated α ≈ 0.50, measured ρ ≈ 0.60; on 5 seeds)") == 6  # the six IQA-driven methods
     assert "crosses" not in render("csv", table, "Method", spec.table, runs)
