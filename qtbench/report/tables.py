@@ -16,6 +16,7 @@ from qtbench.errors import UserError
 from qtbench.report import render_csv, render_md, render_tex
 from qtbench.report.collect import SweepRuns, collect
 from qtbench.report.layout import METRIC, Table, build, parse_metrics
+from qtbench.tracking.archive import IMPORTED_FROM
 
 FORMATS = {"md": render_md.render, "tex": render_tex.render, "csv": render_csv.render}
 SWEEPS_DIR = Path("sweeps")
@@ -83,7 +84,9 @@ def provenance(spec, runs: SweepRuns, metrics: list[str], fmts: list[str]) -> di
         "cpus": tags("cpu"),
         "torch": tags("version.torch"),
         "last_run_finished": dt.datetime.fromtimestamp(last / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "parent_run_id": runs.parent_run_id,
+        # the sweep's parent run in the store where it ran, kept through archive export/import, so a table rebuilt
+        # from an imported archive has the same provenance bytes
+        "parent_run_id": runs.parent_tags.get(IMPORTED_FROM) or runs.parent_run_id,
         "commands": {"sweep": runs.parent_tags.get("qtbench.command") or sweep_command(spec),
                      "table": table_cmd, "plot": f"qtbench plot {spec.name}"},
     }

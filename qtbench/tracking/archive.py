@@ -111,7 +111,8 @@ def export_sweep(name: str, uri: str, dest: Path, parent_id: Optional[str] = Non
     sweep_json = _artifact_text(client, parent.info.run_id, "sweep.json")
     res = ArchiveResult()
     atomic.write_json(Path(dest) / SWEEP_FILE, {
-        "format": FORMAT, "name": name, "parent_run_id": parent.info.run_id,
+        # an archive of an imported sweep names the original parent, as its runs name their original runs
+        "format": FORMAT, "name": name, "parent_run_id": parent.data.tags.get(IMPORTED_FROM) or parent.info.run_id,
         "parent_tags": dict(sorted(parent.data.tags.items())), "parent_params": dict(sorted(parent.data.params.items())),
         "sweep": json.loads(sweep_json) if sweep_json else None,
     })
