@@ -213,8 +213,12 @@ def _check(spec: SweepSpec) -> None:
             if key not in INCLUDE_KEYS:
                 _fail(spec, ("include", i, key), f"unknown include key {key!r}; known: {', '.join(INCLUDE_KEYS)}")
         extra = _overrides(spec, ("include", i, "overrides"), item.get("overrides"))
+        # an override of a grid/zip axis labels the cell on that axis, so a table keeps two includes of one
+        # method apart (e.g. the default setting under the offline and the oracle reward)
+        on_axes = tuple((k, yaml.safe_load(v)) for k, v in (o.split("=", 1) for o in extra)
+                        if k in grid or any(k in g for g in zips))
         for task, seed in itertools.product(tasks, seeds):
-            labels = (("method", item["method"]), ("task", task), ("seed", seed))
+            labels = (("method", item["method"]), ("task", task), ("seed", seed), *on_axes)
             cells.append(CellSpec(item["method"], task, int(seed), tuple(base + extra), labels,
                                   spec.lines[("include", i)]))
     spec.cells = cells

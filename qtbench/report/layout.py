@@ -131,9 +131,11 @@ def show(value: Any, labels: dict) -> str:
 def entry_text(c: Cell, axes: tuple[str, ...] | list[str], labels: dict) -> str:
     """Row/column text of ``c`` on ``axes``: the values joined by " / "; a cell with none of the axes (an
     ``include:`` control beside a grid) is named once by its method, not once per axis."""
-    if len(axes) > 1 and not any(a in c.labels for a in axes):
+    partial = any(a in c.labels for a in axes if a != "method")
+    if len(axes) > 1 and not partial:
         return show(c.labels.get("method"), labels)
-    return " / ".join(show(axis_value(c, a, True), labels) for a in axes)
+    # an include labelled on some axes (an override of that axis) shows "default" on the others
+    return " / ".join(show(axis_value(c, a, not partial), labels) for a in axes)
 
 
 def _entries(axes: tuple[str, ...], cells: list[Cell], labels: dict, controls: set[str],

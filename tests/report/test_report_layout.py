@@ -167,3 +167,13 @@ def test_an_include_control_beside_a_two_axis_grid_is_named_once():
     assert labels[0] == "True / False" and labels[-1] == "mt+qcond (no preference loss)"
     control = next(c for c in runs.cells if c.labels["method"] == "mt+qcond")
     assert _row_label(control, spec.table) == "mt+qcond (no preference loss)"
+
+
+def test_includes_that_override_an_axis_get_their_own_row():
+    """reward_faithfulness includes each method at its default setting under the offline and the oracle reward:
+    two rows, labelled on the overridden axis and "default" on the others, not one row mixing both."""
+    spec = load_sweep(next(p for p in SWEEPS if p.stem == "reward_faithfulness"))
+    table = build(_runs(spec), spec.table, spec.name, parse_metrics(spec.table))
+    labels = [e.label for e in table.blocks[0].rows]
+    assert "mt+qcond+pref / 1.0 / default / default" in labels and "mt+qcond+pref" in labels
+    assert len(labels) == len(set(labels)) == 8 + 4 + 1  # grid rows, four includes, the mt control
