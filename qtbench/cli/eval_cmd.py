@@ -151,12 +151,9 @@ def evaluate_one(args: argparse.Namespace, checkpoint: str) -> None:
         levels = list(range(trained.num_levels))
     else:
         levels = [trained.check_level(args.level if args.level is not None else trained.default_level)]
-    nr_names = [n.strip() for n in args.nr_metrics.split(",") if n.strip()] if args.nr_metrics else \
-        list(trained.cfg.eval.nr_metrics)
-    from qtbench.eval.metrics import nr_metric
+    from qtbench.eval.metrics import checked_nr_names
 
-    for n in nr_names:
-        nr_metric(n)  # unknown or full-reference names fail now, before any image is restored
+    nr_names = checked_nr_names(args.nr_metrics, list(trained.cfg.eval.nr_metrics))
     label, names, inputs, gts, bad = load_data(args.data, trained, args.skip_bad)
     means, per_image = score(trained, inputs, gts, levels, nr_names)
     flagged = sorted(set(nr_names) & set(trained.reward_metrics))

@@ -46,7 +46,7 @@ def handle(args: argparse.Namespace) -> int:
     from qtbench.cli.eval_cmd import check_data, load_data
     from qtbench.eval.evaluate import nr_scores, psnr_scores, restore
     from qtbench.eval.gallery import caption, center_crop, marked_label, pick, run_label
-    from qtbench.eval.metrics import nr_metric
+    from qtbench.eval.metrics import checked_nr_names
     from qtbench.eval.grid import save_grid
     from qtbench.eval.image_limits import MAX_PIXELS
     from qtbench.eval.trained import load_trained
@@ -61,9 +61,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--labels gives {len(labels)} labels for {len(args.checkpoint)} runs: one per --checkpoint")
     if args.crop is not None and args.crop < 16:
         raise UserError(f"--crop {args.crop}: use a window of at least 16 px (or leave --crop out)")
-    nr_names = [n.strip() for n in args.nr_metrics.split(",") if n.strip()] if args.nr_metrics else []
-    for n in nr_names:
-        nr_metric(n)  # unknown or full-reference names fail now, before any image is restored
+    nr_names = checked_nr_names(args.nr_metrics, [])
     check_data(args.data, MAX_PIXELS)
     runs = [load_trained(c, "student", args.device) for c in args.checkpoint]
     first = runs[0]

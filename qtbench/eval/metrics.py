@@ -181,6 +181,15 @@ def nr_metric(name: str, device: str = "cpu") -> NRMetric:
     return _nr_metric_cached(name.lower(), str(device))
 
 
+def checked_nr_names(text: str | None, default: list[str]) -> list[str]:
+    """``--nr-metrics a,b`` -> ``["a", "b"]`` (``default`` when not given), each built now, so an unknown or
+    full-reference name fails before any image is restored."""
+    names = [n.strip() for n in text.split(",") if n.strip()] if text else list(default)
+    for n in names:
+        nr_metric(n)
+    return names
+
+
 @functools.cache
 def _nr_metric_cached(name: str, device: str) -> NRMetric:
     return NRMetric(name, device=device)

@@ -27,7 +27,8 @@ Y_KEY = "delta/student-base/target_psnr"
 DEFAULT_CONTROLS = ("mt", "srconly", "oracle")
 
 
-def _finite(v: Optional[float]) -> bool:
+def finite(v: Optional[float]) -> bool:
+    """A metric value that was logged and is a number (not None, NaN or inf)."""
     return v is not None and math.isfinite(v)
 
 
@@ -65,13 +66,13 @@ def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: 
             continue
         m, task = str(c.labels.get("method")), str(c.labels.get("task", ""))
         y = c.run.metrics.get(y_key)
-        if not _finite(y):
+        if not finite(y):
             continue
         if m in controls:
             bands.setdefault(task, {}).setdefault(m, []).append(float(y))
             continue
         x = c.run.metrics.get(x_key)
-        if not _finite(x):
+        if not finite(x):
             continue
         setting = tuple(str(c.labels.get(a)) for a in keys)
         lines.setdefault(task, {}).setdefault(m, {}).setdefault(setting, []).append((float(x), float(y), oracle_reward(c)))

@@ -13,13 +13,12 @@ unfinished setting is read only as far as its settings go.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-from qtbench.report.agreement_figure import X_KEY, Y_KEY, setting_axes
+from qtbench.report.agreement_figure import X_KEY, Y_KEY, finite, setting_axes
 from qtbench.report.collect import Cell
 
 ALPHA = "iqa.agreement.alpha"
@@ -51,10 +50,6 @@ class Crossing:
     between: Optional[tuple[float, float]] = None  # the alphas of those two settings
 
 
-def _finite(v) -> bool:
-    return v is not None and math.isfinite(v)
-
-
 def mixing_paths(cells: list[Cell], table: dict, baseline: str) -> dict[tuple[str, str], list[PathPoint]]:
     """``{(task, method): [PathPoint, ...]}`` in order of alpha, for every method with an alpha axis."""
     keys = setting_axes(table)
@@ -65,7 +60,7 @@ def mixing_paths(cells: list[Cell], table: dict, baseline: str) -> dict[tuple[st
     base: dict[tuple[str, int], float] = {}
     runs: dict[tuple[str, str, float], dict[int, tuple[float, float]]] = {}
     for c in cells:
-        if c.status != "done" or not _finite(c.run.metrics.get(Y_KEY)):
+        if c.status != "done" or not finite(c.run.metrics.get(Y_KEY)):
             continue
         task, method, y = str(c.labels.get("task", "")), str(c.labels.get("method")), float(c.run.metrics[Y_KEY])
         if method == baseline:
@@ -75,7 +70,7 @@ def mixing_paths(cells: list[Cell], table: dict, baseline: str) -> dict[tuple[st
         if setting[i_a] is None or (i_s is not None and float(setting[i_s]) != 0.0):
             continue  # a control row (no agreement axis) or the noise path
         x = c.run.metrics.get(X_KEY)
-        if _finite(x):
+        if finite(x):
             runs.setdefault((task, method, float(setting[i_a])), {})[c.seed] = (float(x), y)
     out: dict[tuple[str, str], list[PathPoint]] = {}
     for (task, method, alpha), by_seed in sorted(runs.items()):
