@@ -13,8 +13,9 @@ gain, so a line crossing the ``mt`` band is where the method starts to pay off. 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -55,27 +56,44 @@ def paths(settings: list[tuple[str, ...]], keys: list[str]) -> list[tuple[str, l
             if group and (kind == "mixing" or len(group) > 1)]
 
 
+@dataclass(frozen=True)
+class AgreementRun:
+    """One finished run of an agreement sweep: its setting (the raw labels of :func:`setting_axes`), seed,
+    measured agreement ``x`` (None when the run logged none, e.g. a control) and gain ``y``."""
+
+    task: str
+    method: str
+    setting: tuple
+    seed: Optional[int]
+    x: Optional[float]
+    y: float
+    oracle: bool
+
+
+def agreement_runs(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: str = Y_KEY) -> Iterator[AgreementRun]:
+    """The finished runs with a finite gain, the one reading that the figure and the crossing both group."""
+    keys = setting_axes(table)
+    for c in cells:
+        y = c.run.metrics.get(y_key) if c.status == "done" else None
+        if not finite(y):
+            continue
+        x = c.run.metrics.get(x_key)
+        yield AgreementRun(str(c.labels.get("task", "")), str(c.labels.get("method")),
+                           tuple(c.labels.get(a) for a in keys), c.seed, float(x) if finite(x) else None, float(y),
+                           oracle_reward(c))
+
+
 def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: str = Y_KEY) -> tuple[dict, dict]:
     """Group finished runs: ``({task: {method: {setting: [(x, y, oracle)]}}}, {task: {control: [y]}})``."""
     controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
-    keys = setting_axes(table)
     lines: dict = {}
     bands: dict = {}
-    for c in cells:
-        if c.status != "done":
-            continue
-        m, task = str(c.labels.get("method")), str(c.labels.get("task", ""))
-        y = c.run.metrics.get(y_key)
-        if not finite(y):
-            continue
-        if m in controls:
-            bands.setdefault(task, {}).setdefault(m, []).append(float(y))
-            continue
-        x = c.run.metrics.get(x_key)
-        if not finite(x):
-            continue
-        setting = tuple(str(c.labels.get(a)) for a in keys)
-        lines.setdefault(task, {}).setdefault(m, {}).setdefault(setting, []).append((float(x), float(y), oracle_reward(c)))
+    for r in agreement_runs(cells, table, x_key, y_key):
+        if r.method in controls:
+            bands.setdefault(r.task, {}).setdefault(r.method, []).append(r.y)
+        elif r.x is not None:
+            setting = tuple(str(v) for v in r.setting)
+            lines.setdefault(r.task, {}).setdefault(r.method, {}).setdefault(setting, []).append((r.x, r.y, r.oracle))
     return lines, bands
 
 

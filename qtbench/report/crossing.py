@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from qtbench.report.agreement_figure import X_KEY, Y_KEY, finite, setting_axes
+from qtbench.report.agreement_figure import agreement_runs, setting_axes
 from qtbench.report.collect import Cell
 
 ALPHA = "iqa.agreement.alpha"
@@ -59,19 +59,12 @@ def mixing_paths(cells: list[Cell], table: dict, baseline: str) -> dict[tuple[st
     i_s = keys.index(SIGMA) if SIGMA in keys else None
     base: dict[tuple[str, int], float] = {}
     runs: dict[tuple[str, str, float], dict[int, tuple[float, float]]] = {}
-    for c in cells:
-        if c.status != "done" or not finite(c.run.metrics.get(Y_KEY)):
-            continue
-        task, method, y = str(c.labels.get("task", "")), str(c.labels.get("method")), float(c.run.metrics[Y_KEY])
-        if method == baseline:
-            base[(task, c.seed)] = y
-            continue
-        setting = [c.labels.get(a) for a in keys]
-        if setting[i_a] is None or (i_s is not None and float(setting[i_s]) != 0.0):
-            continue  # a control row (no agreement axis) or the noise path
-        x = c.run.metrics.get(X_KEY)
-        if finite(x):
-            runs.setdefault((task, method, float(setting[i_a])), {})[c.seed] = (float(x), y)
+    for r in agreement_runs(cells, table):
+        if r.method == baseline:
+            base[(r.task, r.seed)] = r.y
+        elif r.setting[i_a] is not None and (i_s is None or float(r.setting[i_s]) == 0.0) and r.x is not None:
+            # the mixing path only: control rows have no alpha, the noise path has sigma > 0
+            runs.setdefault((r.task, r.method, float(r.setting[i_a])), {})[r.seed] = (r.x, r.y)
     out: dict[tuple[str, str], list[PathPoint]] = {}
     for (task, method, alpha), by_seed in sorted(runs.items()):
         paired = [(x, y - base[(task, s)]) for s, (x, y) in by_seed.items() if (task, s) in base]
