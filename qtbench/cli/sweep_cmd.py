@@ -42,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default=None, help="comma-separated seeds replacing the sweep's")
     p.add_argument("--cells", default=None, help="comma-separated cell indices (as --dry-run lists them) to launch "
                    "now; the sweep, its parent run and its table keep every cell")
+    p.add_argument("--order", default="seeds", choices=("seeds", "file"),
+                   help="launch order of the unfinished cells: seeds (default: the lowest seed of every row before "
+                   "any row's next seed, so a sweep stopped early leaves every row measured) or file (the order "
+                   "--dry-run lists); either way one cell per task and seed goes first to train its base model")
     p.set_defaults(handler=handle, kv_dest="items")
 
 
@@ -80,7 +84,7 @@ def load_spec(args: argparse.Namespace, overrides: list[str]):
             raise UserError(f"--cells {args.cells}: no cell {', '.join(map(str, bad))} in this sweep (it has cells "
                             f"0..{len(spec.cells) - 1}; `qtbench sweep {args.file} --dry-run` lists them)")
         spec = dataclasses.replace(spec, launch_cells=frozenset(cells))
-    return spec
+    return dataclasses.replace(spec, launch_order=getattr(args, "order", "seeds"))
 
 
 def launcher_config(args: argparse.Namespace, spec, launch_overrides: list[str]):
@@ -133,12 +137,16 @@ def dry_run(spec, runs: Path, lc) -> int:
     statuses = sweep_state.cell_statuses(cells)
     print_cells(cells, statuses)
     counts = {s: sum(st.status == s for st in statuses) for s in sweep_state.STATUSES}
-    todo = len(launchable(spec, cells, statuses))
+    order = [c["index"] for c, _ in launchable(spec, cells, statuses)]
+    todo = len(order)
     how = {"slurm": f"one SLURM job array of {todo} tasks, at most {lc.array_parallelism} at once",
            "local": f"{todo} local processes, {lc.array_parallelism} at once",
            "debug": f"{todo} runs one after another in this process"}[lc.name]
     print(f"sweep {spec.name} ({spec.path}, {spec.scale} scale): {len(cells)} cells; "
           + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; would launch {how} (dry run: nothing written)")
+    if order:
+        shown = ", ".join(map(str, order[:24])) + (f", ... ({len(order) - 24} more)" if len(order) > 24 else "")
+        print(f"launch order (--order {spec.launch_order}): cells {shown}")
     return 0
 
 

@@ -70,6 +70,7 @@ class SweepSpec:
     # None: all. The cells stay the file's, so the parent run and ``qtbench table`` keep the whole sweep.
     launch_only: Optional[frozenset[tuple[str, int]]] = None
     launch_cells: Optional[frozenset[int]] = None  # --cells: indices this invocation may launch
+    launch_order: str = "seeds"  # --order: "seeds" (lowest seed of every row first) or "file" (the file's order)
 
     def launches(self, task: str, seed: int, index: Optional[int] = None) -> bool:
         """Whether this invocation may launch the cell of ``task`` and ``seed`` (and index ``index``)."""

@@ -1,4 +1,5 @@
-"""Launch order of a sweep's cells: one cell per task and seed first, so parallel jobs train different bases."""
+"""Launch order of a sweep's cells: lowest seeds first (or the file's order), one cell per task and seed before the
+rest so parallel jobs train different bases."""
 
 from qtbench.launch.sweep import bases_first
 
@@ -19,3 +20,34 @@ def test_order_is_a_permutation_and_idempotent():
     items = _cells([(m, t, s) for m in "xyz" for t in ("dehaze", "derain") for s in range(3)])
     once = bases_first(items)
     assert sorted(map(id, once)) == sorted(map(id, items)) and bases_first(once) == once
+
+
+def test_seeds_first_puts_every_rows_lowest_seed_before_any_rows_next_seed():
+    from qtbench.launch.sweep import seeds_first
+
+    items = _cells([("a", "dehaze", 0), ("a", "dehaze", 1), ("b", "dehaze", 0), ("b", "dehaze", 1),
+                    ("c", "dehaze", 1)])
+    order = [(c["method"], c["seed"]) for c, _ in seeds_first(items)]
+    assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("c", 1)]  # stable within a seed
+
+
+def test_launchable_applies_the_invocations_order_then_one_cell_per_base(tmp_path):
+    import dataclasses
+
+    from qtbench.launch.sweep import launchable
+    from qtbench.launch.sweep_file import load_sweep
+
+    (tmp_path / "s.yaml").write_text("name: t\nscale: smoke\naxes:\n  methods: [mt, srconly]\n  seeds: [0, 1]\n"
+                                     "  grid: {pl.lr: [1.0e-4, 2.0e-4]}\n")
+    spec = load_sweep(tmp_path / "s.yaml")
+    cells = [{"index": i, "task": c.task, "seed": c.seed} for i, c in enumerate(spec.cells)]
+
+    class Pending:
+        status = "pending"
+
+    statuses = [Pending()] * len(cells)
+    # file order: mt s0 (0, 1), mt s1 (2, 3), srconly s0 (4, 5), srconly s1 (6, 7)
+    # seeds (the default): both bases' first cells, then the rest of seed 0, then the rest of seed 1
+    assert [c["index"] for c, _ in launchable(spec, cells, statuses)] == [0, 2, 1, 4, 5, 3, 6, 7]
+    by_file = dataclasses.replace(spec, launch_order="file")
+    assert [c["index"] for c, _ in launchable(by_file, cells, statuses)] == [0, 2, 1, 3, 4, 5, 6, 7]

@@ -88,6 +88,8 @@ def test_dry_run_and_plan_write_nothing(tmp_path):
     out = run_cli("sweep", str(p), "--dry-run", "--runs-dir", str(runs))
     assert out.returncode == 0, out.stderr
     assert "18 cells" in out.stdout and "18 pending" in out.stdout and "dry run" in out.stdout
+    # the lowest seed of every row first (after each seed's first cell, which trains its base model)
+    assert "launch order (--order seeds): cells 0, 4, 1, 2, 3, 8, 9, 10, 11, 16, 5, 6" in out.stdout
     out = run_cli("plan", str(p), "--runs-dir", str(runs), "--bench", str(ROOT / "results/bench/step.json"))
     assert out.returncode == 0, out.stderr
     assert "18 cells = 3 methods" in out.stdout and "smoke (the sweep's scale)" in out.stdout
