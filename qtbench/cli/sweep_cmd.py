@@ -16,6 +16,7 @@ EPILOG = """examples:
   qtbench sweep sweeps/ablation_components.yaml --launcher slurm launcher.partition=gpu launcher.gpus_per_node=1
   qtbench sweep sweeps/plug_and_play.yaml --scale smoke --tasks dehaze --seeds 0 pl.iters=4
   qtbench sweep status ablation_components                           # done / running / failed / pending per cell
+  qtbench sweep status reward_agreement --rows                       # seeds done per table row
   qtbench sweep sweeps/reward_agreement.yaml --cells 153             # one cell now (indices from --dry-run)
 
 A cell's identity is the hash of its resolved config: a finished cell is never recomputed, an interrupted
@@ -46,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="launch order of the unfinished cells: seeds (default: the lowest seed of every row before "
                    "any row's next seed, so a sweep stopped early leaves every row measured) or file (the order "
                    "--dry-run lists); either way one cell per task and seed goes first to train its base model")
+    p.add_argument("--rows", action="store_true", help="with `status`: one line per table row (seeds together): "
+                   "seeds done, and the cells not done by status")
     p.set_defaults(handler=handle, kv_dest="items")
 
 
@@ -152,7 +155,7 @@ def dry_run(spec, runs: Path, lc) -> int:
 
 def status(args: argparse.Namespace) -> int:
     from qtbench.launch import sweep_state
-    from qtbench.launch.sweep import print_cells
+    from qtbench.launch.sweep import print_cells, print_rows
 
     if len(args.items) != 1:
         raise UserError("usage: qtbench sweep status NAME (the sweep's name or its file)")
@@ -165,7 +168,7 @@ def status(args: argparse.Namespace) -> int:
         raise UserError(f"no sweep {name!r} in {folder.parent} (known: {', '.join(known) or 'none'}); "
                         "run `qtbench sweep FILE` first") from None
     statuses = sweep_state.cell_statuses(cells)
-    print_cells(cells, statuses)
+    (print_rows if args.rows else print_cells)(cells, statuses)
     counts = {s: sum(st.status == s for st in statuses) for s in sweep_state.STATUSES}
     print(f"sweep {name}: {len(cells)} cells; " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return 0

@@ -224,3 +224,23 @@ def print_cells(cells: list[dict], statuses: list, out=sys.stdout) -> None:
         print(line, file=out)
         if st.status == "failed" and st.log:
             print(f"{'':>14}log: {st.log}", file=out)
+
+
+def print_rows(cells: list[dict], statuses: list, out=sys.stdout) -> None:
+    """Progress per table row: one line per method, task and setting (seeds together), with how many seeds are
+    done and the indices of the cells that are not, by status (``--cells`` takes them)."""
+    rows: dict[str, list[tuple[dict, Any]]] = {}
+    for c, st in zip(cells, statuses):
+        key = _name({**c, "seed": "*"}).replace("/s*", "", 1)
+        rows.setdefault(key, []).append((c, st))
+    width = max((len(k) for k in rows), default=0)
+    for key, items in rows.items():
+        done = sum(st.status == "done" for _, st in items)
+        rest: dict[str, list[str]] = {}
+        for c, st in items:
+            if st.status != "done":
+                rest.setdefault(st.status, []).append(str(c["index"]))
+        line = f"{done:>3}/{len(items):<3} {key:<{width}}"
+        if rest:
+            line += "  " + "; ".join(f"{status}: {', '.join(ix)}" for status, ix in rest.items())
+        print(line.rstrip(), file=out)

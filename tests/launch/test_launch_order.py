@@ -51,3 +51,24 @@ def test_launchable_applies_the_invocations_order_then_one_cell_per_base(tmp_pat
     assert [c["index"] for c, _ in launchable(spec, cells, statuses)] == [0, 2, 1, 4, 5, 3, 6, 7]
     by_file = dataclasses.replace(spec, launch_order="file")
     assert [c["index"] for c, _ in launchable(by_file, cells, statuses)] == [0, 2, 1, 3, 4, 5, 6, 7]
+
+
+def test_status_by_row_counts_seeds_done_and_lists_the_rest_by_status():
+    import io
+
+    from qtbench.launch.sweep import print_rows
+
+    class St:
+        def __init__(self, status):
+            self.status = status
+
+    def cell(i, method, seed, alpha=None):
+        labels = {"method": method, "task": "dehaze", "seed": seed, **({"alpha": alpha} if alpha is not None else {})}
+        return {"index": i, "method": method, "task": "dehaze", "seed": seed, "labels": labels}
+
+    cells = [cell(0, "pref", 0, 0.5), cell(1, "pref", 1, 0.5), cell(2, "pref", 2, 0.5), cell(3, "mt", 0), cell(4, "mt", 1)]
+    statuses = [St("done"), St("failed"), St("pending"), St("done"), St("done")]
+    out = io.StringIO()
+    print_rows(cells, statuses, out)
+    lines = [" ".join(line.split()) for line in out.getvalue().splitlines()]
+    assert lines == ["1/3 pref/dehaze [alpha=0.5] failed: 1; pending: 2", "2/2 mt/dehaze"]
