@@ -91,16 +91,20 @@ def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: 
                command: Optional[str] = None) -> str:
     """The sweep's MLflow parent run (created before any job starts, with the experiment); its id.
 
-    One parent per set of cells: re-invoking the same sweep reuses it; changing the cells (another scale,
-    other seeds) opens a new one. ``command`` (the command line that opened it) becomes the
+    One parent per set of cells: re-invoking the same sweep reuses it (and stores the file's current cell labels
+    and table layout, ``sweep.json``, which ``qtbench table`` reads); changing the cells (another scale, other
+    seeds) opens a new one. ``command`` (the command line that opened it) becomes the
     ``qtbench.command`` tag, which ``qtbench table`` reports as the sweep's command.
     """
     from qtbench.tracking.mlflow_tracker import Tracker, run_tags
 
     ident = _cells_id(cells)
     meta = read_meta(folder)
+    layout = {"table": table, "cells": [{k: c[k] for k in c if k != "config"} for c in cells]}
     if meta.get("parent_run_id") and meta.get("cells_id") == ident and meta.get("tracking_uri") == uri:
-        Tracker(uri, experiment_name(name), name, run_id=meta["parent_run_id"])  # back to RUNNING
+        tr = Tracker(uri, experiment_name(name), name, run_id=meta["parent_run_id"])  # back to RUNNING
+        # the same cells (identities); their labels and the table layout follow the sweep file as it is now
+        tr.log_dict(layout, "sweep.json")
         write_meta(folder, parent_finished=None, parent_closing=None)  # a background closer now stands down
         return meta["parent_run_id"]
     tags = run_tags(ident)
@@ -109,7 +113,7 @@ def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: 
         tags["qtbench.command"] = command
     tr = Tracker(uri, experiment_name(name), name, tags=tags)
     tr.log_params({"sweep.name": name, "sweep.file": str(spec_path), "sweep.cells": str(len(cells))})
-    tr.log_dict({"table": table, "cells": [{k: c[k] for k in c if k != "config"} for c in cells]}, "sweep.json")
+    tr.log_dict(layout, "sweep.json")
     write_meta(folder, parent_run_id=tr.run_id, cells_id=ident, tracking_uri=uri, parent_finished=None,
                parent_closing=None)
     return tr.run_id
