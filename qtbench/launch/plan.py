@@ -171,6 +171,18 @@ def estimate(cells: list[dict], scale: str, rates: Rates) -> dict[str, Any]:
             "eval_seconds": eval_total if scale in rates.overhead_any else None}
 
 
+def seed_milestones(left: list[dict], scale: str, rates: Rates) -> list[tuple[int, float]]:
+    """``[(seed, compute seconds)]``: the estimated compute until every cell of ``left`` with that seed or a lower
+    one is done, when they run lowest seed first; empty when a method's speed is unknown."""
+    out = []
+    for seed in sorted({int(c["seed"]) for c in left}):
+        est = estimate([c for c in left if int(c["seed"]) <= seed], scale, rates)
+        if est["unknown"] or est["base_seconds"] is None or est["eval_seconds"] is None:
+            return []  # a milestone priced without part of its cost would mislead
+        out.append((seed, est["pl_seconds"] + (est["base_seconds"] or 0.0) + (est["eval_seconds"] or 0.0)))
+    return out
+
+
 def fmt_seconds(s: Optional[float]) -> str:
     if s is None:
         return "unknown"
@@ -188,10 +200,14 @@ def report(name: str, path: Path, sweep_scale: str, per_scale: dict[str, Union[l
     seeds = sorted({c["seed"] for c in cells})
     methods = list(dict.fromkeys(c["method"] for c in cells))
     tasks = list(dict.fromkeys(c["task"] for c in cells))
-    lines = [f"sweep {name} ({path}): {len(cells)} cells = {len(methods)} methods x {len(tasks)} tasks "
-             f"({', '.join(tasks)}) x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
-             + (f" x {len(cells) // max(1, len(methods) * len(tasks) * len(seeds))} override combinations"
-                if len(cells) > len(methods) * len(tasks) * len(seeds) else "")]
+    settings = {tuple(sorted((k, str(v)) for k, v in c["labels"].items() if k not in ("method", "task", "seed")))
+                for c in cells}
+    product = len(methods) * len(tasks) * len(seeds) * len(settings) == len(cells)
+    settings.discard(())  # cells with the file's defaults only (e.g. the controls) are no override setting
+    lines = [f"sweep {name} ({path}): {len(cells)} cells {'=' if product else 'over'} {len(methods)} methods x "
+             f"{len(tasks)} tasks ({', '.join(tasks)}) x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
+             + (f" x {len(settings)} override settings" if settings else "")
+             + ("" if product else " (not every method runs every setting)")]
     for scale, at_scale in per_scale.items():
         if isinstance(at_scale, str):
             lines.append(f"\n{scale}: the cells do not compose at this scale: {at_scale}")
@@ -214,6 +230,11 @@ def report(name: str, path: Path, sweep_scale: str, per_scale: dict[str, Union[l
                 lines.append(f"  left to run: {len(left)} of {len(at_scale)} cells, ~{fmt_seconds(rest_total)} of compute "
                              f"(~{fmt_seconds(rest_total / parallel)} wall at {parallel} in parallel; base models "
                              "counted again, though some are cached)")
+            steps = seed_milestones(left, scale, rates)
+            if len(steps) > 1:
+                lines.append("  launched lowest seed first (`qtbench sweep --order seeds`, the default), every row is "
+                             "measured through " + ", ".join(f"seed {seed} after ~{fmt_seconds(t / parallel)}"
+                                                            for seed, t in steps) + " (wall)")
         if scale != sweep_scale and not any(est["methods"][m]["s_per_iter"] for m in est["methods"]):
             lines.append(f"  no s/iter measured at {scale} scale (finished runs or `qtbench bench --scale {scale}`)")
             continue

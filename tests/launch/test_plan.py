@@ -16,7 +16,7 @@ def _summary(root, method, name, wall, pl, base, cached, spi=0.5):
 
 
 def _cell(method, seed):
-    return {"method": method, "task": "dehaze", "seed": seed,
+    return {"method": method, "task": "dehaze", "seed": seed, "labels": {"method": method, "task": "dehaze", "seed": seed},
             "config": {"pl": {"iters": 10}, "base": {"iters": 100}, "backbone": {}, "task": {}}}
 
 
@@ -45,6 +45,16 @@ def test_plan_says_what_is_left_when_cells_are_finished(tmp_path):
     text = report("x", tmp_path / "x.yaml", "cpu", {"cpu": cells}, measured_rates(tmp_path, tmp_path / "no.json"), 1)
     assert "evaluation and set-up 12.1 min" in text  # 2 cells x 362 s
     assert "left to run: 1 of 2 cells, ~11.8 min of compute" in text  # 10 x 0.5 s + 362 s + 100 x 3.38 s
+
+
+def test_plan_says_when_every_row_is_measured_through_each_seed(tmp_path):
+    from qtbench.launch.plan import report
+
+    _summary(tmp_path, "mt", "s0-a", wall=1000.0, pl=300.0, base=338.0, cached=False)
+    cells = [dict(_cell("mt", s), hash=f"h{s}", run_dir=str(tmp_path / "dehaze" / "mt" / f"s{s}-x")) for s in (0, 1)]
+    text = report("x", tmp_path / "x.yaml", "cpu", {"cpu": cells}, measured_rates(tmp_path, tmp_path / "no.json"), 2)
+    # one cell per seed, each 10 x 0.5 s + 362 s + its own base model 100 x 3.38 s = 705 s; 2 in parallel
+    assert "every row is measured through seed 0 after ~5.9 min, seed 1 after ~11.8 min (wall)" in text
 
 
 def test_speeds_come_from_the_latest_finished_runs(tmp_path):

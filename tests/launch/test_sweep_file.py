@@ -92,7 +92,9 @@ def test_dry_run_and_plan_write_nothing(tmp_path):
     assert "launch order (--order seeds): cells 0, 4, 1, 2, 3, 8, 9, 10, 11, 16, 5, 6" in out.stdout
     out = run_cli("plan", str(p), "--runs-dir", str(runs), "--bench", str(ROOT / "results/bench/step.json"))
     assert out.returncode == 0, out.stderr
-    assert "18 cells = 3 methods" in out.stdout and "smoke (the sweep's scale)" in out.stdout
+    # mt and srconly run the 4 settings of grid x zip, the oracle include none: not a product of the axes
+    assert "18 cells over 3 methods x 1 tasks (dehaze) x 2 seeds (0, 1) x 4 override settings (not every method" \
+        in out.stdout and "smoke (the sweep's scale)" in out.stdout
     assert not runs.exists()
 
 
