@@ -107,6 +107,8 @@ def launcher_config(args: argparse.Namespace, spec, launch_overrides: list[str])
 def handle(args: argparse.Namespace) -> int:
     if args.file == "status":
         return status(args)
+    if args.rows:
+        raise UserError(f"--rows shows a sweep's progress: `qtbench sweep status {Path(args.file).stem} --rows`")
     from qtbench.launch.config import split_overrides
     from qtbench.launch.sweep import run_sweep
 
