@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--order", default="seeds", choices=("seeds", "file"),
                    help="launch order of the unfinished cells: seeds (default: the lowest seed of every row before "
                    "any row's next seed, so a sweep stopped early leaves every row measured) or file (the order "
-                   "--dry-run lists); either way one cell per task and seed goes first to train its base model")
+                   "--dry-run lists); either way one cell per task and seed goes first, to train that seed's base "
+                   "model once (parallel jobs would otherwise train the same one)")
     p.add_argument("--rows", action="store_true", help="with `status`: one line per table row (seeds together): "
                    "seeds done, and the cells not done by status")
     p.set_defaults(handler=handle, kv_dest="items")

@@ -173,10 +173,15 @@ def estimate(cells: list[dict], scale: str, rates: Rates) -> dict[str, Any]:
 
 def seed_milestones(left: list[dict], scale: str, rates: Rates) -> list[tuple[int, float]]:
     """``[(seed, compute seconds)]``: the estimated compute until every cell of ``left`` with that seed or a lower
-    one is done, when they run lowest seed first; empty when a method's speed is unknown."""
+    one is done, in the order ``qtbench sweep --order seeds`` launches them (so including the cells of higher
+    seeds that go first to train their base models); empty when a method's speed is unknown."""
+    from qtbench.launch.sweep import bases_first, seeds_first
+
+    order = [c for c, _ in bases_first(seeds_first([(c, None) for c in left]))]
     out = []
     for seed in sorted({int(c["seed"]) for c in left}):
-        est = estimate([c for c in left if int(c["seed"]) <= seed], scale, rates)
+        last = max(i for i, c in enumerate(order) if int(c["seed"]) <= seed)
+        est = estimate(order[:last + 1], scale, rates)
         if est["unknown"] or est["base_seconds"] is None or est["eval_seconds"] is None:
             return []  # a milestone priced without part of its cost would mislead
         out.append((seed, est["pl_seconds"] + (est["base_seconds"] or 0.0) + (est["eval_seconds"] or 0.0)))
@@ -206,8 +211,8 @@ def report(name: str, path: Path, sweep_scale: str, per_scale: dict[str, Union[l
     settings.discard(())  # cells with the file's defaults only (e.g. the controls) are no override setting
     lines = [f"sweep {name} ({path}): {len(cells)} cells {'=' if product else 'over'} {len(methods)} methods x "
              f"{len(tasks)} tasks ({', '.join(tasks)}) x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
-             + (f" x {len(settings)} override settings" if settings else "")
-             + ("" if product else " (not every method runs every setting)")]
+             + (f" x {len(settings)} override setting{'s' * (len(settings) > 1)}" if settings else "")
+             + ("" if product else " (not a full product: includes or per-method settings)")]
     for scale, at_scale in per_scale.items():
         if isinstance(at_scale, str):
             lines.append(f"\n{scale}: the cells do not compose at this scale: {at_scale}")

@@ -159,6 +159,8 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, lc: DictConfig, uri: Optional[str
         what = f"{res.running} still running" if res.running else "all done"
         log(f"sweep {spec.name}: {len(cells)} cells, {res.skipped} done, {res.running} running{later}: nothing to "
             f"launch ({what})")
+        if sweep_state.relabel_parent(folder, uri, spec.name, cells, spec.table):
+            log(f"sweep {spec.name}: stored the sweep file's current cell labels on its parent run")
         meta = sweep_state.read_meta(folder)
         parent = meta.get("parent_run_id")
         if (not res.running and not res.unselected and parent and meta.get("tracking_uri") == uri

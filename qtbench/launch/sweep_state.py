@@ -92,7 +92,8 @@ def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: 
     """The sweep's MLflow parent run (created before any job starts, with the experiment); its id.
 
     One parent per set of cells: re-invoking the same sweep reuses it (and stores the file's current cell labels
-    and table layout, ``sweep.json``, which ``qtbench table`` reads); changing the cells (another scale, other
+    and table layout, ``sweep.json``, which ``qtbench table`` reads; :func:`relabel_parent` does the same when
+    nothing is left to launch); changing the cells (another scale, other
     seeds) opens a new one. ``command`` (the command line that opened it) becomes the
     ``qtbench.command`` tag, which ``qtbench table`` reports as the sweep's command.
     """
@@ -100,12 +101,13 @@ def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: 
 
     ident = _cells_id(cells)
     meta = read_meta(folder)
-    layout = {"table": table, "cells": [{k: c[k] for k in c if k != "config"} for c in cells]}
+    layout = parent_layout(cells, table)
     if meta.get("parent_run_id") and meta.get("cells_id") == ident and meta.get("tracking_uri") == uri:
         tr = Tracker(uri, experiment_name(name), name, run_id=meta["parent_run_id"])  # back to RUNNING
+        write_meta(folder, parent_finished=None, parent_closing=None)  # a background closer now stands down
         # the same cells (identities); their labels and the table layout follow the sweep file as it is now
         tr.log_dict(layout, "sweep.json")
-        write_meta(folder, parent_finished=None, parent_closing=None)  # a background closer now stands down
+        write_meta(folder, layout_id=_layout_id(layout))
         return meta["parent_run_id"]
     tags = run_tags(ident)
     tags.update({"qtbench.sweep": name, "qtbench.sweep_file": str(spec_path), "qtbench.role": "sweep"})
@@ -115,8 +117,37 @@ def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: 
     tr.log_params({"sweep.name": name, "sweep.file": str(spec_path), "sweep.cells": str(len(cells))})
     tr.log_dict(layout, "sweep.json")
     write_meta(folder, parent_run_id=tr.run_id, cells_id=ident, tracking_uri=uri, parent_finished=None,
-               parent_closing=None)
+               parent_closing=None, layout_id=_layout_id(layout))
     return tr.run_id
+
+
+def parent_layout(cells: list[dict], table: dict) -> dict:
+    """What the parent run stores as ``sweep.json``: the table layout and each cell without its config."""
+    return {"table": table, "cells": [{k: c[k] for k in c if k != "config"} for c in cells]}
+
+
+def relabel_parent(folder: Path, uri: str, name: str, cells: list[dict], table: dict) -> bool:
+    """Store the file's current labels on an existing parent whose cells are all launched (nothing to launch, so
+    :func:`parent_run` is not called); True when they had changed. Imports mlflow only then."""
+    meta = read_meta(folder)
+    layout = parent_layout(cells, table)
+    if (not meta.get("parent_run_id") or meta.get("cells_id") != _cells_id(cells) or meta.get("tracking_uri") != uri
+            or meta.get("layout_id") == _layout_id(layout)):
+        return False
+    from mlflow.tracking import MlflowClient
+
+    from qtbench.tracking.store_faults import store_faults
+
+    with store_faults(uri):
+        MlflowClient(uri).log_dict(meta["parent_run_id"], layout, "sweep.json")  # the run's status is untouched
+    write_meta(folder, layout_id=_layout_id(layout))
+    return True
+
+
+def _layout_id(layout: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def finish_parent(folder: Path, uri: str, name: str, run_id: str) -> None:

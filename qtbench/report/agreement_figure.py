@@ -64,7 +64,7 @@ class AgreementRun:
     task: str
     method: str
     setting: tuple
-    seed: Optional[int]
+    seed: int
     x: Optional[float]
     y: float
     oracle: bool

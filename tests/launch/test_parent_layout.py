@@ -30,3 +30,18 @@ def test_reusing_the_parent_stores_the_files_current_labels(tmp_path):
     assert again == first  # same identities: the same parent run
     assert _stored_labels(uri, again, tmp_path / "b")["alpha"] == "1.0"
     assert "config" not in json.loads(open(next((tmp_path / "b").rglob("sweep.json"))).read())["cells"][0]
+
+
+def test_a_sweep_with_nothing_left_to_launch_still_takes_the_new_labels(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    folder = tmp_path / "sweeps" / "t"
+    folder.mkdir(parents=True)
+    parent = sweep_state.parent_run(uri, "t", folder, _cells("default"), tmp_path / "t.yaml", {"rows": "method"})
+    # unchanged labels: nothing to store (and mlflow is not needed for that answer)
+    assert not sweep_state.relabel_parent(folder, uri, "t", _cells("default"), {"rows": "method"})
+    assert sweep_state.relabel_parent(folder, uri, "t", _cells("1.0"), {"rows": "method"})
+    assert _stored_labels(uri, parent, tmp_path / "c")["alpha"] == "1.0"
+    assert not sweep_state.relabel_parent(folder, uri, "t", _cells("1.0"), {"rows": "method"})  # stored once
+    # another set of cells (identities) is another parent's business
+    other = [dict(_cells("1.0")[0], hash="b" * 64)]
+    assert not sweep_state.relabel_parent(folder, uri, "t", other, {"rows": "method"})

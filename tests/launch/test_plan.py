@@ -69,3 +69,16 @@ def test_speeds_come_from_the_latest_finished_runs(tmp_path):
     spi, source = measured_rates(tmp_path, bench=tmp_path / "none.json").pl[("mt", "cpu")]
     assert spi == pytest.approx(0.25)
     assert source == f"latest {RECENT} of {RECENT + 3} finished runs"
+
+
+def test_milestones_count_the_cells_that_go_first_to_train_later_seeds_bases(tmp_path):
+    from qtbench.launch.plan import seed_milestones
+
+    _summary(tmp_path, "mt", "s0-a", wall=1000.0, pl=300.0, base=338.0, cached=False)
+    rates = measured_rates(tmp_path, tmp_path / "no.json")
+    # two methods x two seeds; launch order: mt/s0, mt/s1 (bases first), srconly/s0, srconly/s1
+    left = [dict(_cell(m, s), hash=f"{m}{s}") for m in ("mt", "srconly") for s in (0, 1)]
+    (s0, t0), (s1, t1) = seed_milestones(left, "cpu", rates)
+    # seed 0 done after 3 cells (mt/s0, mt/s1, srconly/s0) and 2 base models, seed 1 after all 4
+    cell, base = 10 * 0.5 + 362.0, 100 * 3.38
+    assert (s0, s1) == (0, 1) and t0 == pytest.approx(3 * cell + 2 * base) and t1 == pytest.approx(4 * cell + 2 * base)

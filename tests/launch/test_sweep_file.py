@@ -93,7 +93,7 @@ def test_dry_run_and_plan_write_nothing(tmp_path):
     out = run_cli("plan", str(p), "--runs-dir", str(runs), "--bench", str(ROOT / "results/bench/step.json"))
     assert out.returncode == 0, out.stderr
     # mt and srconly run the 4 settings of grid x zip, the oracle include none: not a product of the axes
-    assert "18 cells over 3 methods x 1 tasks (dehaze) x 2 seeds (0, 1) x 4 override settings (not every method" \
+    assert "18 cells over 3 methods x 1 tasks (dehaze) x 2 seeds (0, 1) x 4 override settings (not a full product" \
         in out.stdout and "smoke (the sweep's scale)" in out.stdout
     assert not runs.exists()
 
