@@ -122,8 +122,10 @@ def parent_run(uri: str, name: str, folder: Path, cells: list[dict], spec_path: 
 
 
 def parent_layout(cells: list[dict], table: dict) -> dict:
-    """What the parent run stores as ``sweep.json``: the table layout and each cell without its config."""
-    return {"table": table, "cells": [{k: c[k] for k in c if k != "config"} for c in cells]}
+    """What the parent run stores as ``sweep.json``: the table layout and each cell without its config, keys
+    sorted (as in the sweep's ``cells.json``), so the same cells store the same bytes however they were loaded."""
+    return json.loads(json.dumps({"table": table, "cells": [{k: c[k] for k in c if k != "config"} for c in cells]},
+                                 sort_keys=True, default=str))
 
 
 def relabel_parent(folder: Path, uri: str, name: str, cells: list[dict], table: dict) -> bool:

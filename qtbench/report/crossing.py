@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from qtbench.report.agreement_figure import agreement_runs, setting_axes
+from qtbench.report.agreement_figure import DEFAULT_CONTROLS, agreement_runs, setting_axes
 from qtbench.report.collect import Cell
 
 ALPHA = "iqa.agreement.alpha"
@@ -44,50 +44,65 @@ class Crossing:
     method: str
     kind: str
     points: tuple[PathPoint, ...]
+    setting: str = ""  # the row's other axes (e.g. the faithfulness rows' loss weighting), "" at their defaults
     alpha: Optional[float] = None  # interpolated crossing (kind == "crosses")
     rho: Optional[float] = None
     seeds: int = 0  # the fewer seeds of the two settings around the crossing
     between: Optional[tuple[float, float]] = None  # the alphas of those two settings
 
 
-def mixing_paths(cells: list[Cell], table: dict, baseline: str) -> dict[tuple[str, str], list[PathPoint]]:
-    """``{(task, method): [PathPoint, ...]}`` in order of alpha, for every method with an alpha axis."""
+def mixing_paths(cells: list[Cell], table: dict, baseline: str) -> dict[tuple[str, str, str], list[PathPoint]]:
+    """``{(task, method, setting): [PathPoint, ...]}`` in order of alpha, for every method with an alpha axis;
+    ``setting`` names the row's other axes (one path per combination of them), "" where they are all defaults.
+
+    A reward-using row without an alpha label runs alpha's default, the preset (0): the faithfulness sweep's
+    default rows. Controls, the noise path (sigma > 0) and runs that measured no agreement are left out.
+    """
     keys = setting_axes(table)
     if ALPHA not in keys:
         return {}
     i_a = keys.index(ALPHA)
     i_s = keys.index(SIGMA) if SIGMA in keys else None
+    others = [i for i, k in enumerate(keys) if k not in (ALPHA, SIGMA)]
+    controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
+    labels = {str(k): str(v) for k, v in (table.get("labels") or {}).items()}
     base: dict[tuple[str, int], float] = {}
-    runs: dict[tuple[str, str, float], dict[int, tuple[float, float]]] = {}
+    runs: dict[tuple[str, str, str, float], dict[int, tuple[float, float]]] = {}
     for r in agreement_runs(cells, table):
         if r.method == baseline:
             base[(r.task, r.seed)] = r.y
-        elif r.setting[i_a] is not None and (i_s is None or float(r.setting[i_s]) == 0.0) and r.x is not None:
-            # the mixing path only: control rows have no alpha, the noise path has sigma > 0
-            runs.setdefault((r.task, r.method, float(r.setting[i_a])), {})[r.seed] = (r.x, r.y)
-    out: dict[tuple[str, str], list[PathPoint]] = {}
-    for (task, method, alpha), by_seed in sorted(runs.items()):
+            continue
+        if r.method in controls or r.x is None or (i_s is not None and float(r.setting[i_s] or 0.0) != 0.0):
+            continue
+        alpha = r.setting[i_a]
+        if alpha is None and r.oracle:
+            continue  # an oracle reward at a mixing weight the row does not name
+        setting = ", ".join(labels.get(str(r.setting[i]), f"{keys[i]}={r.setting[i]}") for i in others
+                            if r.setting[i] is not None)
+        runs.setdefault((r.task, r.method, setting, float(alpha or 0.0)), {})[r.seed] = (r.x, r.y)
+    out: dict[tuple[str, str, str], list[PathPoint]] = {}
+    for (task, method, setting, alpha), by_seed in sorted(runs.items()):
         paired = [(x, y - base[(task, s)]) for s, (x, y) in by_seed.items() if (task, s) in base]
         if paired:
             a = np.asarray(paired)
-            out.setdefault((task, method), []).append(PathPoint(alpha, float(a[:, 0].mean()), float(a[:, 1].mean()),
-                                                                len(paired)))
+            out.setdefault((task, method, setting), []).append(
+                PathPoint(alpha, float(a[:, 0].mean()), float(a[:, 1].mean()), len(paired)))
     return out
 
 
-def read_path(task: str, method: str, points: list[PathPoint]) -> Crossing:
+def read_path(task: str, method: str, points: list[PathPoint], setting: str = "") -> Crossing:
     """The crossing of one path (points in order of alpha)."""
     pts = tuple(points)
     if len(pts) < 2:
-        return Crossing(task, method, "thin", pts)
+        return Crossing(task, method, "thin", pts, setting=setting)
     if pts[0].gain >= 0:
-        return Crossing(task, method, "above", pts)
+        return Crossing(task, method, "above", pts, setting=setting)
     for lo, hi in zip(pts, pts[1:]):
         if lo.gain < 0 <= hi.gain:
             t = -lo.gain / (hi.gain - lo.gain)
-            return Crossing(task, method, "crosses", pts, lo.alpha + t * (hi.alpha - lo.alpha),
+            return Crossing(task, method, "crosses", pts, setting, lo.alpha + t * (hi.alpha - lo.alpha),
                             lo.rho + t * (hi.rho - lo.rho), min(lo.seeds, hi.seeds), (lo.alpha, hi.alpha))
-    return Crossing(task, method, "below", pts)
+    return Crossing(task, method, "below", pts, setting=setting)
 
 
 def crossings(cells: list[Cell], table: dict) -> list[Crossing]:
@@ -95,7 +110,8 @@ def crossings(cells: list[Cell], table: dict) -> list[Crossing]:
     baseline = table.get("baseline")
     if not baseline:
         return []
-    return [read_path(task, method, pts) for (task, method), pts in mixing_paths(cells, table, str(baseline)).items()]
+    return [read_path(task, method, pts, setting)
+            for (task, method, setting), pts in mixing_paths(cells, table, str(baseline)).items()]
 
 
 def _point(p: PathPoint) -> str:
@@ -124,5 +140,6 @@ def render_md(items: list[Crossing], baseline: str) -> list[str]:
             head = f"below {baseline} at every measured setting (closest {best.gain:+.2f} dB, at α {best.alpha:g})"
         else:
             head = "one setting measured: no crossing to read"
-        lines.append(f"- {where}`{c.method}`: {head} — {path}")
+        setting = f" ({c.setting})" if c.setting else ""
+        lines.append(f"- {where}`{c.method}`{setting}: {head} — {path}")
     return lines + [""]

@@ -53,6 +53,34 @@ def test_crossing_is_interpolated_between_the_settings_around_it():
     assert "filter" not in by_method  # seed 7 has no mt run: nothing paired
 
 
+def test_rows_that_differ_on_another_axis_are_separate_paths_and_default_rows_sit_at_the_preset():
+    """The faithfulness sweep: the same method under the official weighting and at the defaults, whose offline
+    row carries no alpha label (it runs the preset, alpha 0) and whose oracle row names alpha 1."""
+    table = {"rows": ["method", "iqa.agreement.alpha", "pl.w_sup"], "columns": "metric", "baseline": "mt",
+             "controls": ["mt"], "labels": {"2.5": "official weighting"}}
+
+    def cell(i, seed, y, alpha, w_sup=None, x=0.3, oracle=False):
+        labels = {"method": "pref", "task": "dehaze", "seed": seed,
+                  **({"iqa.agreement.alpha": alpha} if alpha is not None else {}),
+                  **({"pl.w_sup": w_sup} if w_sup is not None else {})}
+        tags = {"qtbench.oracle_reward": "true"} if oracle else {}
+        return Cell(i, labels, f"h{i}", RunRecord(f"r{i}", "FINISHED", 0, 1, {
+            "delta/student-base/target_psnr": y, "iqa/agreement_srcc/ensemble": x}, {}, tags))
+
+    cells = [Cell(0, {"method": "mt", "task": "dehaze", "seed": 0}, "m",
+                  RunRecord("m", "FINISHED", 0, 1, {"delta/student-base/target_psnr": 0.0}, {}, {}))]
+    cells += [cell(1, 0, -1.0, None), cell(2, 0, 0.5, 1.0, x=1.0, oracle=True),  # defaults: -1.0 -> +0.5
+              cell(3, 0, -0.2, 0.0, 2.5), cell(4, 0, 0.2, 1.0, 2.5, x=1.0, oracle=True),  # official: -0.2 -> +0.2
+              cell(5, 0, 9.0, None, x=1.0, oracle=True)]  # an oracle row without its alpha: not placed
+    paths = {c.setting: c for c in crossings(cells, table)}
+    assert sorted(paths) == ["", "official weighting"]
+    assert paths[""].alpha == pytest.approx(1.0 / 1.5) and [p.gain for p in paths[""].points] == [-1.0, 0.5]
+    assert paths["official weighting"].alpha == pytest.approx(0.5)
+    text = "\n".join(render_md(list(paths.values()), "mt"))
+    assert "- dehaze, `pref`: crosses between α 0 and 1" in text
+    assert "- dehaze, `pref` (official weighting): crosses between α 0 and 1" in text
+
+
 def test_paths_that_never_cross_or_are_too_short():
     pts = [PathPoint(0.0, 0.3, -1.0, 5), PathPoint(1.0, 1.0, -0.1, 3)]
     assert read_path("t", "m", pts).kind == "below"
