@@ -38,7 +38,7 @@ AXIS_KEYS = ("methods", "tasks", "seeds", "grid", "zip")
 INCLUDE_KEYS = ("method", "overrides")
 # the table block: what `qtbench table` reads (documented in sweeps/README.md)
 TABLE_KEYS = ("title", "caption", "rows", "columns", "metrics", "paired", "baseline", "controls", "labels",
-              "reference", "formats", "aggregate", "notes")
+              "reference", "formats", "aggregate", "notes", "per_seed")
 
 
 @dataclass(frozen=True)
@@ -232,6 +232,12 @@ def _check(spec: SweepSpec) -> None:
     for key in spec.table:
         if key not in TABLE_KEYS:
             _fail(spec, ("table", key), f"unknown table key {key!r}; known: {', '.join(TABLE_KEYS)}")
+    per_seed = spec.table.get("per_seed")
+    metric_keys = [m if isinstance(m, str) else m.get("key") if isinstance(m, dict) else None
+                   for m in spec.table.get("metrics") or []]
+    if per_seed is not None and per_seed not in metric_keys:
+        _fail(spec, ("table", "per_seed"), f"table.per_seed: {per_seed!r} is not one of the table's metrics "
+              f"(choose from {', '.join(map(str, metric_keys)) or 'none: add table.metrics first'})")
     axis_names = {"method", "task", "seed", *grid, *(k for g in zips for k in g), "metric"}
     for key in ("rows", "columns"):
         val = spec.table.get(key)

@@ -79,6 +79,8 @@ class Table:
     running: list[str]
     expected: int
     found: int
+    per_seed: Optional[str] = None  # metric key listed seed by seed under the table (``table.per_seed``)
+    seeds: list[int] = field(default_factory=list)  # the sweep's seeds, in order
 
 
 def parse_metrics(table: dict, only: Optional[list[str]] = None) -> list[MetricSpec]:
@@ -243,7 +245,8 @@ def build(sweep: SweepRuns, table: dict, name: str, metrics: list[MetricSpec]) -
                  notes=notes, blocks=blocks, baseline=base_label,
                  paired=table.get("paired"), failed=[describe(c) for c in cells if c.status == "failed"],
                  running=[describe(c) for c in cells if c.status == "running"], expected=len(cells),
-                 found=sum(c.status == "done" for c in cells))
+                 found=sum(c.status == "done" for c in cells), per_seed=table.get("per_seed"),
+                 seeds=sorted({c.seed for c in cells}))
 
 
 HOST = "host"  # table.baseline value: each "F+add-ons" row is compared with its host framework's row "F"

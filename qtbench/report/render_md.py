@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qtbench.report import cells, fmt
+from qtbench.report import cells, fmt, per_seed
 from qtbench.report.cells import CellText, RefText
 from qtbench.report.layout import Block, Table
 
@@ -46,5 +46,6 @@ def render(table: Table, corner: str) -> str:
         if block.vs:
             lines += [f"Paired difference against {table.baseline} (same seed; mean ± std [95 % bootstrap]):", ""]
             lines += _grid(block, corner, vs=True) + [""]
+    lines += per_seed.render_md(table)
     lines += [line + "\n" for line in fmt.legend(table)]
     return "\n".join(lines).rstrip("\n") + "\n"
