@@ -31,6 +31,7 @@ from qtbench.names import is_plain
 FORMAT = "qtbench-run-archive/1"
 SWEEP_FILE = "sweep.json"
 IMPORTED_FROM = "qtbench.imported_from"  # tag: the run id in the store the record was exported from
+IMPORTED_PARENT = "qtbench.imported_parent"  # tag: that run's parent there (the import re-parents it here)
 _HASH = re.compile(r"[0-9a-f]{12,64}")
 _BATCH = 1000  # MLflow's per-call limits: 1000 metrics, 100 params, 100 tags
 
@@ -76,17 +77,41 @@ def _run_record(client, cell, run, experiment: str) -> dict[str, Any]:
         "hash": cell.hash,
         "labels": cell.labels,
         "experiment": experiment,
-        "run_id": run.info.run_id,
+        "run_id": run.data.tags.get(IMPORTED_FROM) or run.info.run_id,
         "run_name": run.info.run_name,
         "status": run.info.status,
         "start_time": run.info.start_time,
         "end_time": run.info.end_time,
         "params": dict(sorted(run.data.params.items())),
-        "tags": dict(sorted(run.data.tags.items())),
+        "tags": _original_tags(run.data.tags),
         "metrics": histories,
         "summary": json.loads(summary) if summary else None,
         "config_yaml": _artifact_text(client, run.info.run_id, "config.yaml"),
     }
+
+
+def _original_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A run's tags as its record holds them: an imported run gets back the parent it had where it ran, and loses
+    the import's own tags, so that exporting an imported run writes the record it was imported from."""
+    out = dict(tags)
+    if IMPORTED_FROM in out:
+        out.pop(IMPORTED_FROM)
+        out.pop("mlflow.parentRunId", None)
+        if out.get(IMPORTED_PARENT):
+            out["mlflow.parentRunId"] = out[IMPORTED_PARENT]
+        out.pop(IMPORTED_PARENT, None)
+    return dict(sorted(out.items()))
+
+
+def _archived_already(path: Path, run) -> bool:
+    """``path`` holds the very record ``run`` was imported from (imported runs are finished and never change)."""
+    original = run.data.tags.get(IMPORTED_FROM)
+    if not original or not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("run_id") == original
+    except (OSError, ValueError):
+        return False
 
 
 def export_sweep(name: str, uri: str, dest: Path, parent_id: Optional[str] = None,
@@ -94,7 +119,8 @@ def export_sweep(name: str, uri: str, dest: Path, parent_id: Optional[str] = Non
     """Write every ended cell of sweep ``name`` to ``dest`` (one JSON per run, plus ``sweep.json``).
 
     Finished and failed runs are archived (a table shows failed cells as failed); running and missing cells
-    are listed in ``skipped``. Records already in ``dest`` are rewritten (atomically).
+    are listed in ``skipped``. Records already in ``dest`` are rewritten (atomically), except the record an imported
+    run came from, which is left as it is: export after import gives back the same record files.
 
     Args:
         name: the sweep's name.
@@ -123,9 +149,10 @@ def export_sweep(name: str, uri: str, dest: Path, parent_id: Optional[str] = Non
         exp_id = run.info.experiment_id
         if exp_id not in experiments:
             experiments[exp_id] = client.get_experiment(exp_id).name
-        rec = _run_record(client, cell, run, experiments[exp_id])
         path = record_path(dest, str(cell.labels["task"]), str(cell.labels["method"]), cell.seed, cell.hash)
-        atomic.write_text(path, json.dumps(rec, indent=1, sort_keys=False, allow_nan=True) + "\n")
+        if not _archived_already(path, run):  # an archive carried through import/export stays byte-for-byte
+            rec = _run_record(client, cell, run, experiments[exp_id])
+            atomic.write_text(path, json.dumps(rec, indent=1, sort_keys=False, allow_nan=True) + "\n")
         res.written.append(str(path))
     res.skipped = [f"{c.labels.get('method')}/{c.labels.get('task')}/s{c.labels.get('seed')} ({c.status})"
                    for c in runs.cells if c not in ended]
@@ -195,6 +222,8 @@ def _import_run(client, uri: str, rec: dict[str, Any], parent_id: Optional[str])
 
     tags = dict(rec["tags"])
     tags[IMPORTED_FROM] = str(rec["run_id"])
+    if tags.get("mlflow.parentRunId"):
+        tags[IMPORTED_PARENT] = tags["mlflow.parentRunId"]
     if parent_id:
         tags["mlflow.parentRunId"] = parent_id  # the original parent does not exist in this store
     else:
