@@ -16,7 +16,7 @@ def _positions(block: Block, key: str) -> list[tuple[int, int]]:
     return sorted(pos for pos, m in block.metrics.items() if m.key == key)
 
 
-def _grid(table: Table, block: Block, positions: list[tuple[int, int]], vs: bool) -> list[str]:
+def _grid(table: Table, block: Block, positions: list[tuple[int, int]], vs: bool, corner: str) -> list[str]:
     m = block.metrics[positions[0]]
     aggs = block.vs if vs else block.cells
     positions = [p for p in positions if p in aggs]
@@ -26,7 +26,7 @@ def _grid(table: Table, block: Block, positions: list[tuple[int, int]], vs: bool
     many = len({ci for _, ci in positions}) > 1
     title = f"Per seed: {m.label}" + (f", paired difference against {table.baseline}" if vs else "") \
         + (f" ({block.title})" if block.title else "")
-    lines = [f"{title}:", "", "| " + " | ".join(["Row", *(f"s{s}" for s in table.seeds)]) + " |",
+    lines = [f"{title}:", "", "| " + " | ".join([corner.replace("|", "\\|"), *(f"s{s}" for s in table.seeds)]) + " |",
              "|" + "|".join(["---"] + ["---:"] * len(table.seeds)) + "|"]
     for ri, ci in positions:
         row = block.rows[ri]
@@ -39,7 +39,7 @@ def _grid(table: Table, block: Block, positions: list[tuple[int, int]], vs: bool
     return lines + [""]
 
 
-def render_md(table: Table) -> list[str]:
+def render_md(table: Table, corner: str = "Row") -> list[str]:
     """Markdown lines of the per-seed view: the metric, then its paired difference against the table's
     baseline where it has one. Empty when the table asks for none or no block shows the metric."""
     key = table.per_seed
@@ -49,5 +49,5 @@ def render_md(table: Table) -> list[str]:
     for block in table.blocks:
         positions = _positions(block, key)
         if positions:
-            lines += _grid(table, block, positions, vs=False) + _grid(table, block, positions, vs=True)
+            lines += _grid(table, block, positions, False, corner) + _grid(table, block, positions, True, corner)
     return lines

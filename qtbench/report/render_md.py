@@ -46,6 +46,6 @@ def render(table: Table, corner: str) -> str:
         if block.vs:
             lines += [f"Paired difference against {table.baseline} (same seed; mean ± std [95 % bootstrap]):", ""]
             lines += _grid(block, corner, vs=True) + [""]
-    lines += per_seed.render_md(table)
+    lines += per_seed.render_md(table, corner)
     lines += [line + "\n" for line in fmt.legend(table)]
     return "\n".join(lines).rstrip("\n") + "\n"

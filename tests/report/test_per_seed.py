@@ -46,7 +46,7 @@ def test_values_and_paired_differences_are_listed_seed_by_seed(tmp_path):
         cells.append(Cell(i, dict(c.labels), f"h{i}", run))
     table = build(SweepRuns(spec.name, "sqlite:///x", "p", cells), spec.table, spec.name, parse_metrics(spec.table))
     md = render_md.render(table, "Method")
-    assert "| Row | s0 | s1 | s2 |" in md
+    assert "| Method | s0 | s1 | s2 |" in md
     assert "| mt | +0.10 | -0.20 | +0.30 |" in md
     assert "| mt+qcond | +0.50 | +0.25 | — |" in md
     # against mt of the same seed: +0.40, +0.45 (seed 2 has no pair)
