@@ -84,13 +84,18 @@ def agreement_runs(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: st
 
 
 def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: str = Y_KEY) -> tuple[dict, dict]:
-    """Group finished runs: ``({task: {method: {setting: [(x, y, oracle)]}}}, {task: {control: [y]}})``."""
+    """Group finished runs: ``({task: {method: {setting: [(x, y, oracle)]}}}, {task: {control: [y]}})``; a
+    control row trained with a labelled setting is keyed ``"mt (its setting)"``."""
     controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
+    labels = {str(k): str(v) for k, v in (table.get("labels") or {}).items()}
+    keys = setting_axes(table)
     lines: dict = {}
     bands: dict = {}
     for r in agreement_runs(cells, table, x_key, y_key):
         if r.method in controls:
-            bands.setdefault(r.task, {}).setdefault(r.method, []).append(r.y)
+            # a control trained another way (Mean Teacher under the official weighting) is a band of its own
+            how = ", ".join(labels.get(str(v), f"{k}={v}") for k, v in zip(keys, r.setting) if v is not None)
+            bands.setdefault(r.task, {}).setdefault(f"{r.method} ({how})" if how else r.method, []).append(r.y)
         elif r.x is not None:
             setting = tuple(str(v) for v in r.setting)
             lines.setdefault(r.task, {}).setdefault(r.method, {}).setdefault(setting, []).append((r.x, r.y, r.oracle))
@@ -129,9 +134,9 @@ def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optiona
         for name, ys in sorted(bands.get(task, {}).items()):
             iv = interval(ys, n_boot=1000, seed=0)
             lo, hi = (iv.boot_low, iv.boot_high) if iv.n > 1 else (iv.mean, iv.mean)
-            col = greys.get(name, "0.5")
+            col = greys.get(name.split(" (")[0], "0.5")
             ax.axhspan(lo, hi, color=col, alpha=0.18, lw=0)
-            ax.axhline(iv.mean, color=col, lw=1.0, ls="--", label=f"{name} (control, 95 % CI)")
+            ax.axhline(iv.mean, color=col, lw=1.0, ls=":" if " (" in name else "--", label=f"{name} (control, 95 % CI)")
         for i, method, kind, pts in method_lines(lines[task], keys):
             col = colours[i % len(colours)]
             label = method if kind == "all" else f"{method} ({kind})"

@@ -49,14 +49,31 @@ class Crossing:
     rho: Optional[float] = None
     seeds: int = 0  # the fewer seeds of the two settings around the crossing
     between: Optional[tuple[float, float]] = None  # the alphas of those two settings
+    baseline_setting: str = ""  # the baseline row paired with: one trained the same way, "" for the plain one
 
 
-def mixing_paths(cells: list[Cell], table: dict, baseline: str) -> dict[tuple[str, str, str], list[PathPoint]]:
-    """``{(task, method, setting): [PathPoint, ...]}`` in order of alpha, for every method with an alpha axis;
-    ``setting`` names the row's other axes (one path per combination of them), "" where they are all defaults.
+def _values(setting: tuple, others: list[int]) -> tuple:
+    """A run's values on the row axes other than alpha and sigma (None: the axis is not labelled, its default)."""
+    return tuple(None if setting[i] is None else str(setting[i]) for i in others)
+
+
+def _baseline_variant(path: tuple, variants: set[tuple]) -> Optional[tuple]:
+    """The baseline row to pair a path with: of the baseline's rows whose labelled values all agree with the
+    path's, the most specific (Mean Teacher trained with the same loss weighting or exposure), else the plain."""
+    fits = [v for v in variants if all(b is None or b == p for b, p in zip(v, path))]
+    return max(fits, key=lambda v: sum(b is not None for b in v), default=None)
+
+
+def mixing_paths(cells: list[Cell], table: dict, baseline: str
+                 ) -> dict[tuple[str, str, str, str], list[PathPoint]]:
+    """``{(task, method, setting, baseline_setting): [PathPoint, ...]}`` in order of alpha, for every method
+    with an alpha axis; ``setting`` names the row's other axes (one path per combination of them), "" where they
+    are all defaults; ``baseline_setting`` the same for the baseline row its gains are paired with.
 
     A reward-using row without an alpha label runs alpha's default, the preset (0): the faithfulness sweep's
-    default rows. Controls, the noise path (sigma > 0) and runs that measured no agreement are left out.
+    default rows. Where the baseline has rows of its own on those other axes (Mean Teacher under the official
+    loss weighting), a path is paired with the one trained the same way. Controls, the noise path (sigma > 0)
+    and runs that measured no agreement are left out.
     """
     keys = setting_axes(table)
     if ALPHA not in keys:
@@ -66,43 +83,48 @@ def mixing_paths(cells: list[Cell], table: dict, baseline: str) -> dict[tuple[st
     others = [i for i, k in enumerate(keys) if k not in (ALPHA, SIGMA)]
     controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
     labels = {str(k): str(v) for k, v in (table.get("labels") or {}).items()}
-    base: dict[tuple[str, int], float] = {}
-    runs: dict[tuple[str, str, str, float], dict[int, tuple[float, float]]] = {}
+    name = lambda vals: ", ".join(labels.get(v, f"{keys[i]}={v}") for i, v in zip(others, vals)  # noqa: E731
+                                  if v is not None)
+    base: dict[tuple[str, int, tuple], float] = {}
+    runs: dict[tuple[str, str, tuple, float], dict[int, tuple[float, float]]] = {}
     for r in agreement_runs(cells, table):
         if r.method == baseline:
-            base[(r.task, r.seed)] = r.y
+            base[(r.task, r.seed, _values(r.setting, others))] = r.y
             continue
         if r.method in controls or r.x is None or (i_s is not None and float(r.setting[i_s] or 0.0) != 0.0):
             continue
         alpha = r.setting[i_a]
         if alpha is None and r.oracle:
             continue  # an oracle reward at a mixing weight the row does not name
-        setting = ", ".join(labels.get(str(r.setting[i]), f"{keys[i]}={r.setting[i]}") for i in others
-                            if r.setting[i] is not None)
-        runs.setdefault((r.task, r.method, setting, float(alpha or 0.0)), {})[r.seed] = (r.x, r.y)
-    out: dict[tuple[str, str, str], list[PathPoint]] = {}
-    for (task, method, setting, alpha), by_seed in sorted(runs.items()):
-        paired = [(x, y - base[(task, s)]) for s, (x, y) in by_seed.items() if (task, s) in base]
+        runs.setdefault((r.task, r.method, _values(r.setting, others), float(alpha or 0.0)), {})[r.seed] = (r.x, r.y)
+    variants = {vals for (_, _, vals) in base}
+    out: dict[tuple[str, str, str, str], list[PathPoint]] = {}
+    for (task, method, vals, alpha), by_seed in sorted(runs.items(), key=lambda kv: (kv[0][:2], sum(v is not None for v in kv[0][2]), repr(kv[0][2]), kv[0][3])):
+        bvals = _baseline_variant(vals, variants)
+        paired = [(x, y - base[(task, s, bvals)]) for s, (x, y) in by_seed.items() if (task, s, bvals) in base]
         if paired:
             a = np.asarray(paired)
-            out.setdefault((task, method, setting), []).append(
+            out.setdefault((task, method, name(vals), name(bvals or ())), []).append(
                 PathPoint(alpha, float(a[:, 0].mean()), float(a[:, 1].mean()), len(paired)))
     return out
 
 
-def read_path(task: str, method: str, points: list[PathPoint], setting: str = "") -> Crossing:
+def read_path(task: str, method: str, points: list[PathPoint], setting: str = "", baseline_setting: str = ""
+              ) -> Crossing:
     """The crossing of one path (points in order of alpha)."""
     pts = tuple(points)
+    kw = {"setting": setting, "baseline_setting": baseline_setting}
     if len(pts) < 2:
-        return Crossing(task, method, "thin", pts, setting=setting)
+        return Crossing(task, method, "thin", pts, **kw)
     if pts[0].gain >= 0:
-        return Crossing(task, method, "above", pts, setting=setting)
+        return Crossing(task, method, "above", pts, **kw)
     for lo, hi in zip(pts, pts[1:]):
         if lo.gain < 0 <= hi.gain:
             t = -lo.gain / (hi.gain - lo.gain)
-            return Crossing(task, method, "crosses", pts, setting, lo.alpha + t * (hi.alpha - lo.alpha),
-                            lo.rho + t * (hi.rho - lo.rho), min(lo.seeds, hi.seeds), (lo.alpha, hi.alpha))
-    return Crossing(task, method, "below", pts, setting=setting)
+            return Crossing(task, method, "crosses", pts, alpha=lo.alpha + t * (hi.alpha - lo.alpha),
+                            rho=lo.rho + t * (hi.rho - lo.rho), seeds=min(lo.seeds, hi.seeds),
+                            between=(lo.alpha, hi.alpha), **kw)
+    return Crossing(task, method, "below", pts, **kw)
 
 
 def crossings(cells: list[Cell], table: dict) -> list[Crossing]:
@@ -110,8 +132,8 @@ def crossings(cells: list[Cell], table: dict) -> list[Crossing]:
     baseline = table.get("baseline")
     if not baseline:
         return []
-    return [read_path(task, method, pts, setting)
-            for (task, method, setting), pts in mixing_paths(cells, table, str(baseline)).items()]
+    return [read_path(task, method, pts, setting, bsetting)
+            for (task, method, setting, bsetting), pts in mixing_paths(cells, table, str(baseline)).items()]
 
 
 def _point(p: PathPoint) -> str:
@@ -123,7 +145,8 @@ def render_md(items: list[Crossing], baseline: str) -> list[str]:
     if not items:
         return []
     lines = [f"Where each method crosses {baseline} on the mixing path (σ 0; gain = paired Δ target-test PSNR "
-             f"against {baseline} of the same seed, mean over the seeds both finished; crossing interpolated "
+             f"against {baseline} of the same seed, trained the same way where the sweep has such a {baseline} row; "
+             "mean over the seeds both finished; crossing interpolated "
              "linearly between the settings around it; alpha > 0 reads hidden targets: a calibration, not a "
              "result):", ""]
     for c in items:
@@ -141,5 +164,6 @@ def render_md(items: list[Crossing], baseline: str) -> list[str]:
         else:
             head = "one setting measured: no crossing to read"
         setting = f" ({c.setting})" if c.setting else ""
-        lines.append(f"- {where}`{c.method}`{setting}: {head} — {path}")
+        against = f" [against {baseline} ({c.baseline_setting})]" if c.baseline_setting else ""
+        lines.append(f"- {where}`{c.method}`{setting}{against}: {head} — {path}")
     return lines + [""]

@@ -49,6 +49,18 @@ def test_points_group_methods_by_setting_and_controls_into_bands():
     assert bands["dehaze"]["mt"] == pytest.approx([0.3, 0.35, 0.4])
 
 
+def test_a_control_trained_another_way_is_a_band_of_its_own():
+    """The faithfulness sweep's Mean Teacher under the official weighting is not pooled with the plain one."""
+    table = {"rows": ["method", "iqa.agreement.alpha", "pl.w_sup"], "columns": "metric", "controls": ["mt"],
+             "labels": {"2.5": "official weighting"}}
+    cells = [Cell(0, {"method": "mt", "task": "dehaze", "seed": 0}, "a",
+                  RunRecord("a", "FINISHED", 0, 1, {"delta/student-base/target_psnr": 0.1}, {}, {})),
+             Cell(1, {"method": "mt", "task": "dehaze", "seed": 0, "pl.w_sup": 2.5}, "b",
+                  RunRecord("b", "FINISHED", 0, 1, {"delta/student-base/target_psnr": 0.7}, {}, {}))]
+    _, bands = agreement_points(cells, table)
+    assert bands["dehaze"] == {"mt": [0.1], "mt (official weighting)": [0.7]}
+
+
 def test_figure_is_written_and_skipped_without_agreement(tmp_path):
     plt = _pyplot()
     path = agreement_figure(plt, _store(), TABLE, tmp_path / "a.png")

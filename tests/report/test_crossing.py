@@ -81,6 +81,35 @@ def test_rows_that_differ_on_another_axis_are_separate_paths_and_default_rows_si
     assert "- dehaze, `pref` (official weighting): crosses between α 0 and 1" in text
 
 
+def test_a_path_is_paired_with_the_baseline_trained_the_same_way():
+    """Mean Teacher under the official weighting as well: the official-weighting path is read against it (hand
+    computed: -0.2 - 0.3 = -0.5 at alpha 0, +0.2 - 0.3 = -0.1 at alpha 1, below it throughout), the default path
+    against the plain Mean Teacher (0.0), and a baseline row trained otherwise pairs with neither."""
+    table = {"rows": ["method", "iqa.agreement.alpha", "pl.w_sup", "pl.iters"], "columns": "metric",
+             "baseline": "mt", "controls": ["mt"], "labels": {"2.5": "official weighting"}}
+
+    def cell(i, method, y, alpha=None, w_sup=None, iters=None, x=0.3):
+        labels = {"method": method, "task": "dehaze", "seed": 0,
+                  **({"iqa.agreement.alpha": alpha} if alpha is not None else {}),
+                  **({"pl.w_sup": w_sup} if w_sup is not None else {}),
+                  **({"pl.iters": iters} if iters is not None else {})}
+        metrics = {"delta/student-base/target_psnr": y}
+        if method != "mt":
+            metrics["iqa/agreement_srcc/ensemble"] = x
+        return Cell(i, labels, f"h{i}", RunRecord(f"r{i}", "FINISHED", 0, 1, metrics, {}, {}))
+
+    cells = [cell(0, "mt", 0.0), cell(1, "mt", 0.3, w_sup=2.5), cell(2, "mt", 5.0, iters=2000),
+             cell(3, "pref", -1.0, 0.0, 1.0, 500), cell(4, "pref", 0.5, 1.0, 1.0, 500, x=1.0),
+             cell(5, "pref", -0.2, 0.0, 2.5, 500), cell(6, "pref", 0.2, 1.0, 2.5, 500, x=1.0)]
+    paths = {c.setting: c for c in crossings(cells, table)}
+    official = paths["official weighting, pl.iters=500"]
+    assert official.baseline_setting == "official weighting" and official.kind == "below"
+    assert [p.gain for p in official.points] == pytest.approx([-0.5, -0.1])
+    default = paths["pl.w_sup=1.0, pl.iters=500"]
+    assert default.baseline_setting == "" and [p.gain for p in default.points] == pytest.approx([-1.0, 0.5])
+    assert "[against mt (official weighting)]" in "\n".join(render_md([official], "mt"))
+
+
 def test_paths_that_never_cross_or_are_too_short():
     pts = [PathPoint(0.0, 0.3, -1.0, 5), PathPoint(1.0, 1.0, -0.1, 3)]
     assert read_path("t", "m", pts).kind == "below"

@@ -176,4 +176,6 @@ def test_includes_that_override_an_axis_get_their_own_row():
     table = build(_runs(spec), spec.table, spec.name, parse_metrics(spec.table))
     labels = [e.label for e in table.blocks[0].rows]
     assert "mt+qcond+pref / 1.0 / default / default" in labels and "mt+qcond+pref" in labels
-    assert len(labels) == len(set(labels)) == 8 + 4 + 1  # grid rows, four includes, the mt control
+    # grid rows, four includes, the mt control plain and under the official weighting and exposure
+    assert len(labels) == len(set(labels)) == 8 + 4 + 3
+    assert "mt / default / w_sup 2.5 + PL sum (official weighting) / default" in labels
