@@ -238,6 +238,9 @@ def build(sweep: SweepRuns, table: dict, name: str, metrics: list[MetricSpec]) -
             blocks.append(block)
     base_label = ("the same framework without the add-ons (F+... - F)" if str(baseline) == HOST
                   else show(baseline, labels)) if baseline is not None else None
+    if base_label and str(baseline) != HOST and any(
+            sum(str(baseline) in map(str, r.key) for r in b.rows) > 1 for b in blocks):
+        base_label += " trained the same way (its row with the same settings, where the sweep has one)"
     notes = str(table.get("notes") or "")
     if any(oracle_reward(c) for c in cells):
         notes = f"{notes} {ORACLE_NOTE}".strip()
@@ -258,7 +261,14 @@ def _baseline_row(baseline: Optional[str], row: Entry, rows: list[Entry]) -> Opt
     if baseline is None:
         return None
     if str(baseline) != HOST:
-        return next((r for r in rows if str(baseline) in map(str, r.key)), None)
+        named = [r for r in rows if str(baseline) in map(str, r.key)]
+        if len(named) <= 1 or row in named:
+            return named[0] if named else None
+        # several baseline rows (Mean Teacher also under the official weighting): the one trained the same way,
+        # i.e. whose other values, where it has them, are the row's; of those the most specific
+        fits = [r for r in named if all(b is None or b == "default" or str(b) == str(v) or str(b) == str(baseline)
+                                        for b, v in zip(r.key, row.key))]
+        return max(fits, key=lambda r: sum(b is not None and str(b) != str(baseline) for b in r.key), default=named[0])
     methods = [str(v) for v in row.key if isinstance(v, str) and "+" in v]
     if not methods:
         return None

@@ -179,3 +179,21 @@ def test_includes_that_override_an_axis_get_their_own_row():
     # grid rows, four includes, the mt control plain and under the official weighting and exposure
     assert len(labels) == len(set(labels)) == 8 + 4 + 3
     assert "mt / default / w_sup 2.5 + PL sum (official weighting) / default" in labels
+
+
+def test_each_row_is_compared_with_the_baseline_row_trained_the_same_way():
+    """reward_faithfulness has Mean Teacher plain, under the official weighting and under the official exposure:
+    an official-weighting row is paired with the official-weighting Mean Teacher, a default row with the plain
+    one (hand-made gains: plain mt 0.1, weighted mt 0.4, every other run 1.0)."""
+    spec = load_sweep(next(p for p in SWEEPS if p.stem == "reward_faithfulness"))
+    runs = _runs(spec)
+    for c in runs.cells:
+        mt = c.labels["method"] == "mt"
+        c.run.metrics["delta/student-base/target_psnr"] = (0.4 if "pl.w_sup" in c.labels else 0.1) if mt else 1.0
+    table = build(runs, spec.table, spec.name, parse_metrics(spec.table))
+    block = table.blocks[0]
+    col = next(i for i, c in enumerate(block.columns) if c.metric.key == "delta/student-base/target_psnr")
+    vs = {block.rows[ri].label: agg.mean for (ri, ci), agg in block.vs.items() if ci == col}
+    assert vs["mt+qcond+pref / 0.0 / w_sup 2.5 + PL sum (official weighting) / 500"] == pytest.approx(0.6)
+    assert vs["mt+qcond+pref"] == pytest.approx(0.9)
+    assert "trained the same way" in table.baseline
