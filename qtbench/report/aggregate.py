@@ -27,6 +27,7 @@ class Agg:
         unmeasured: finished runs without the metric (e.g. real-set scores of a task that has no real set).
         failed / running: cells whose run failed (or was killed) / is still running.
         per_seed: ``{seed: value}`` of the finished runs.
+        cross_machine: (paired differences) seeds whose two runs ran on different CPU models.
     """
 
     expected: int
@@ -39,6 +40,9 @@ class Agg:
     low: float = math.nan
     high: float = math.nan
     per_seed: dict[int, float] = field(default_factory=dict)
+    # paired differences only: seeds whose two runs ran on different CPU models (their ``cpu`` tags differ);
+    # training results move with the CPU model, so such a pair mixes that spread into the difference
+    cross_machine: frozenset[int] = frozenset()
 
     @property
     def missing(self) -> bool:
@@ -106,4 +110,13 @@ def versus(cells: list[Cell], baseline: list[Cell], key: str, paired: bool = Fal
     diff = difference(per_seed(cells, key, paired), per_seed(baseline, key, paired))
     # a seed is unmeasured when both runs finished and still give no pair; a failed baseline run is not that
     done = {c.seed for c in cells if c.status == "done"} & {c.seed for c in baseline if c.status == "done"}
-    return summarise(dict(sorted(diff.items())), cells, unmeasured=len(done) - len(diff))
+    agg = summarise(dict(sorted(diff.items())), cells, unmeasured=len(done) - len(diff))
+    agg.cross_machine = frozenset(s for s in diff if _cpu(cells, s) and _cpu(baseline, s)
+                                  and _cpu(cells, s) != _cpu(baseline, s))
+    return agg
+
+
+def _cpu(cells: list[Cell], seed: int) -> str:
+    """The CPU model of the finished run of ``seed`` ("" when unknown or not recorded)."""
+    cpu = next((c.run.tags.get("cpu", "") for c in cells if c.seed == seed and c.status == "done"), "")
+    return "" if cpu == "unknown" else cpu

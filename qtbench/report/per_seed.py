@@ -10,6 +10,8 @@ from __future__ import annotations
 from qtbench.report import fmt
 from qtbench.report.layout import Block, Table
 
+CROSS = "†"  # a paired difference whose two runs ran on different CPU models
+
 
 def _positions(block: Block, key: str) -> list[tuple[int, int]]:
     """The block's cells that show ``key``, row by row."""
@@ -34,8 +36,13 @@ def _grid(table: Table, block: Block, positions: list[tuple[int, int]], vs: bool
         label = f"*{label}*" if row.control else label
         values = aggs[(ri, ci)].per_seed
         signed = True if vs else m.signed
-        out = [fmt.num(values[s], m.digits, signed) if s in values else fmt.MISSING for s in table.seeds]
+        mixed = aggs[(ri, ci)].cross_machine
+        out = [fmt.num(values[s], m.digits, signed) + (CROSS if s in mixed else "") if s in values else fmt.MISSING
+               for s in table.seeds]
         lines.append("| " + " | ".join([label.replace("|", "\\|"), *out]) + " |")
+    if any(aggs[pos].cross_machine for pos in positions):
+        lines += ["", f"{CROSS}: the two runs of this pair ran on different CPU models (their `cpu` tags); training "
+                  "results move with the CPU model, so the difference carries that spread too."]
     return lines + [""]
 
 

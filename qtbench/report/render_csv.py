@@ -10,7 +10,8 @@ from qtbench.report.layout import Table
 
 FIELDS = ("block", "row", "column", "metric", "label", "higher_better", "expected", "found", "unmeasured", "failed",
           "running", "mean", "std", "ci95_low", "ci95_high", "mark", "baseline", "vs_mean", "vs_std", "vs_ci95_low",
-          "vs_ci95_high", "vs_found", "reference", "minus_reference", "per_seed")
+          "vs_ci95_high", "vs_found", "reference", "minus_reference", "per_seed", "vs_per_seed",
+          "vs_cross_machine_seeds")
 
 
 def _f(x) -> str:
@@ -33,5 +34,7 @@ def render(table: Table, corner: str) -> str:  # noqa: ARG001 - same signature a
                         table.baseline if vs is not None else "", _f(vs.mean if vs else None),
                         _f(vs.std if vs else None), _f(vs.low if vs else None), _f(vs.high if vs else None),
                         vs.found if vs else "", _f(ref), _f(agg.mean - ref if ref is not None else None),
-                        ";".join(f"{s}:{_f(v)}" for s, v in agg.per_seed.items())])
+                        ";".join(f"{s}:{_f(v)}" for s, v in agg.per_seed.items()),
+                        ";".join(f"{s}:{_f(v)}" for s, v in vs.per_seed.items()) if vs else "",
+                        ";".join(map(str, sorted(vs.cross_machine))) if vs else ""])
     return buf.getvalue()

@@ -66,3 +66,20 @@ def test_without_per_seed_the_table_has_no_seed_view(tmp_path):
              for i, c in enumerate(spec.cells)]
     table = build(SweepRuns(spec.name, "sqlite:///x", "p", cells), spec.table, spec.name, parse_metrics(spec.table))
     assert "Per seed" not in render_md.render(table, "Method")
+
+
+def test_a_pair_from_two_cpu_models_is_marked(tmp_path):
+    """Seed 0 of mt+qcond ran on another CPU model than mt's seed 0: its difference gets the mark and the legend."""
+    spec = _spec(tmp_path)
+    cells = []
+    for i, c in enumerate(spec.cells):
+        labels = dict(c.labels)
+        v = VALUES.get((labels["method"], c.seed))
+        cpu = "AMD EPYC" if (labels["method"], c.seed) == ("mt+qcond", 0) else "Intel Xeon"
+        run = None if v is None else RunRecord(f"r{i}", "FINISHED", i, i + 1, {"delta/student-base/target_psnr": v},
+                                                {}, {"cpu": cpu})
+        cells.append(Cell(i, labels, f"h{i}", run))
+    table = build(SweepRuns(spec.name, "sqlite:///x", "p", cells), spec.table, spec.name, parse_metrics(spec.table))
+    md = render_md.render(table, "Method")
+    assert "| mt+qcond | +0.40† | +0.45 | — |" in md and "different CPU models" in md
+    assert "+0.50†" not in md  # values themselves are not pairs
