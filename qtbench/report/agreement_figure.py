@@ -109,12 +109,26 @@ def _mean_point(pts: list[tuple[float, float, bool]]) -> tuple[float, float, flo
     return (*a.mean(axis=0), *sd, any(o for _, _, o in pts))
 
 
-def method_lines(methods: dict, keys: list[str]) -> list[tuple[int, str, str, list[tuple]]]:
+def method_lines(methods: dict, keys: list[str], labels: Optional[dict] = None
+                 ) -> list[tuple[int, str, str, list[tuple]]]:
     """The lines of one panel: ``[(method index, method, kind, points)]``, each method's paths (:func:`paths`)
-    with points ``(x, y, std x, std y, oracle)`` in order of x; the index picks the method's colour."""
-    return [(i, method, kind, sorted(_mean_point(settings[s]) for s in group))
-            for i, (method, settings) in enumerate(sorted(methods.items()))
-            for kind, group in paths(list(settings), keys)]
+    with points ``(x, y, std x, std y, oracle)`` in order of x; the index picks the method's colour.
+
+    Settings that differ on axes other than alpha and sigma (the faithfulness rows' loss weighting or exposure)
+    are separate lines, their ``kind`` naming that setting (``labels``: display names of its values)."""
+    labels = labels or {}
+    others = [i for i, k in enumerate(keys) if k not in ("iqa.agreement.alpha", "iqa.agreement.sigma")]
+    out = []
+    for i, (method, settings) in enumerate(sorted(methods.items())):
+        groups: dict[tuple, list] = {}
+        for s in settings:
+            groups.setdefault(tuple(s[j] for j in others), []).append(s)
+        for other, group in sorted(groups.items(), key=lambda kv: (sum(v != "None" for v in kv[0]), kv[0])):
+            name = ", ".join(labels.get(v, f"{keys[j]}={v}") for j, v in zip(others, other) if v != "None")
+            for kind, part in paths(group, keys):
+                kind = f"{name}, {kind}" if name and kind != "all" else name or kind
+                out.append((i, method, kind, sorted(_mean_point(settings[s]) for s in part)))
+    return out
 
 
 def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optional[Path]:
@@ -123,6 +137,7 @@ def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optiona
 
     lines, bands = agreement_points(cells, table)
     keys = setting_axes(table)
+    labels = {str(k): str(v) for k, v in (table.get("labels") or {}).items()}
     if not lines:
         return None
     tasks = sorted(lines)
@@ -137,14 +152,15 @@ def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optiona
             col = greys.get(name.split(" (")[0], "0.5")
             ax.axhspan(lo, hi, color=col, alpha=0.18, lw=0)
             ax.axhline(iv.mean, color=col, lw=1.0, ls=":" if " (" in name else "--", label=f"{name} (control, 95 % CI)")
-        for i, method, kind, pts in method_lines(lines[task], keys):
+        for i, method, kind, pts in method_lines(lines[task], keys, labels):
             col = colours[i % len(colours)]
             label = method if kind == "all" else f"{method} ({kind})"
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=col, lw=1.4,
-                    ls="--" if kind == "noise" else "-", label=label)
+            noise = kind.endswith("noise")
+            ls = "--" if noise else "-" if kind in ("all", "mixing") else "-."  # -.: another training setting
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=col, lw=1.4, ls=ls, label=label)
             for x, y, sx, sy, orc in pts:
                 ax.errorbar(x, y, xerr=sx, yerr=sy, color=col, lw=0.8, capsize=2,
-                            marker="s" if kind == "noise" else "o", mfc="none" if orc else col, mec=col, ms=6)
+                            marker="s" if noise else "o", mfc="none" if orc else col, mec=col, ms=6)
         ax.axhline(0.0, color="k", lw=0.6)
         ax.set_xlabel("measured agreement: Spearman ρ(ensemble score, PSNR of scored PL candidates)")
         ax.set_ylabel("Δ target-test PSNR vs base (dB)")

@@ -89,3 +89,13 @@ def test_the_figure_draws_each_methods_mixing_and_noise_lines():
                      (1, "mt+qcond+pref", "mixing", 3), (1, "mt+qcond+pref", "noise", 2)]
     xs = [p[0] for p in method_lines(lines["dehaze"], setting_axes(TABLE))[0][3]]
     assert xs == sorted(xs)
+
+
+def test_settings_on_another_axis_are_lines_of_their_own():
+    """The faithfulness sweep: pref at the defaults and under the official weighting are two lines, each from the
+    preset to the oracle, not one line zig-zagging between them."""
+    keys = ["iqa.agreement.alpha", "pl.w_sup"]
+    methods = {"pref": {("None", "None"): [(0.3, -1.0, False)], ("1.0", "None"): [(1.0, 0.5, True)],
+                        ("0.0", "2.5"): [(0.3, -0.2, False)], ("1.0", "2.5"): [(1.0, 0.3, True)]}}
+    drawn = {kind: [p[1] for p in pts] for _, _, kind, pts in method_lines(methods, keys, {"2.5": "official"})}
+    assert drawn == {"all": [-1.0, 0.5], "official": [-0.2, 0.3]}
