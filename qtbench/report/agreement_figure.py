@@ -39,6 +39,17 @@ def setting_axes(table: dict) -> list[str]:
     return [a for a in (rows if isinstance(rows, list) else [rows]) if a not in ("method", METRIC)]
 
 
+def table_labels(table: dict) -> dict[str, str]:
+    """The table's display names of axis values, keyed by the value's text."""
+    return {str(k): str(v) for k, v in (table.get("labels") or {}).items()}
+
+
+def setting_text(keys: list[str], values, labels: dict[str, str]) -> str:
+    """``"official weighting, pl.iters=500"``: the labelled values (None: unlabelled, left out) with their
+    display names, else ``key=value``; "" when none is labelled."""
+    return ", ".join(labels.get(str(v), f"{k}={v}") for k, v in zip(keys, values) if v is not None)
+
+
 def paths(settings: list[tuple[str, ...]], keys: list[str]) -> list[tuple[str, list[tuple[str, ...]]]]:
     """Split one method's settings into the lines to draw: ``[(kind, settings)]``.
 
@@ -87,14 +98,14 @@ def agreement_points(cells: list[Cell], table: dict, x_key: str = X_KEY, y_key: 
     """Group finished runs: ``({task: {method: {setting: [(x, y, oracle)]}}}, {task: {control: [y]}})``; a
     control row trained with a labelled setting is keyed ``"mt (its setting)"``."""
     controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
-    labels = {str(k): str(v) for k, v in (table.get("labels") or {}).items()}
+    labels = table_labels(table)
     keys = setting_axes(table)
     lines: dict = {}
     bands: dict = {}
     for r in agreement_runs(cells, table, x_key, y_key):
         if r.method in controls:
             # a control trained another way (Mean Teacher under the official weighting) is a band of its own
-            how = ", ".join(labels.get(str(v), f"{k}={v}") for k, v in zip(keys, r.setting) if v is not None)
+            how = setting_text(keys, r.setting, labels)
             bands.setdefault(r.task, {}).setdefault(f"{r.method} ({how})" if how else r.method, []).append(r.y)
         elif r.x is not None:
             setting = tuple(str(v) for v in r.setting)
@@ -124,7 +135,7 @@ def method_lines(methods: dict, keys: list[str], labels: Optional[dict] = None
         for s in settings:
             groups.setdefault(tuple(s[j] for j in others), []).append(s)
         for other, group in sorted(groups.items(), key=lambda kv: (sum(v != "None" for v in kv[0]), kv[0])):
-            name = ", ".join(labels.get(v, f"{keys[j]}={v}") for j, v in zip(others, other) if v != "None")
+            name = setting_text([keys[j] for j in others], [None if v == "None" else v for v in other], labels)
             for kind, part in paths(group, keys):
                 kind = f"{name}, {kind}" if name and kind != "all" else name or kind
                 out.append((i, method, kind, sorted(_mean_point(settings[s]) for s in part)))
@@ -137,7 +148,7 @@ def agreement_figure(plt, cells: list[Cell], table: dict, path: Path) -> Optiona
 
     lines, bands = agreement_points(cells, table)
     keys = setting_axes(table)
-    labels = {str(k): str(v) for k, v in (table.get("labels") or {}).items()}
+    labels = table_labels(table)
     if not lines:
         return None
     tasks = sorted(lines)

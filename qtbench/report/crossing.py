@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from qtbench.report.agreement_figure import DEFAULT_CONTROLS, agreement_runs, setting_axes
+from qtbench.report.agreement_figure import DEFAULT_CONTROLS, agreement_runs, setting_axes, setting_text, table_labels
 from qtbench.report.collect import Cell
 
 ALPHA = "iqa.agreement.alpha"
@@ -82,9 +82,8 @@ def mixing_paths(cells: list[Cell], table: dict, baseline: str
     i_s = keys.index(SIGMA) if SIGMA in keys else None
     others = [i for i, k in enumerate(keys) if k not in (ALPHA, SIGMA)]
     controls = {str(c) for c in (table.get("controls") or DEFAULT_CONTROLS)}
-    labels = {str(k): str(v) for k, v in (table.get("labels") or {}).items()}
-    name = lambda vals: ", ".join(labels.get(v, f"{keys[i]}={v}") for i, v in zip(others, vals)  # noqa: E731
-                                  if v is not None)
+    labels = table_labels(table)
+    name = lambda vals: setting_text([keys[i] for i in others], vals, labels)  # noqa: E731
     base: dict[tuple[str, int, tuple], float] = {}
     runs: dict[tuple[str, str, tuple, float], dict[int, tuple[float, float]]] = {}
     for r in agreement_runs(cells, table):
@@ -99,7 +98,9 @@ def mixing_paths(cells: list[Cell], table: dict, baseline: str
         runs.setdefault((r.task, r.method, _values(r.setting, others), float(alpha or 0.0)), {})[r.seed] = (r.x, r.y)
     variants = {vals for (_, _, vals) in base}
     out: dict[tuple[str, str, str, str], list[PathPoint]] = {}
-    for (task, method, vals, alpha), by_seed in sorted(runs.items(), key=lambda kv: (kv[0][:2], sum(v is not None for v in kv[0][2]), repr(kv[0][2]), kv[0][3])):
+    # per method: the default setting's path first, then the others; each path's points in order of alpha
+    order = lambda kv: (kv[0][:2], sum(v is not None for v in kv[0][2]), repr(kv[0][2]), kv[0][3])  # noqa: E731
+    for (task, method, vals, alpha), by_seed in sorted(runs.items(), key=order):
         bvals = _baseline_variant(vals, variants)
         paired = [(x, y - base[(task, s, bvals)]) for s, (x, y) in by_seed.items() if (task, s, bvals) in base]
         if paired:
