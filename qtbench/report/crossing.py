@@ -20,6 +20,7 @@ import numpy as np
 
 from qtbench.report.agreement_figure import DEFAULT_CONTROLS, agreement_runs, setting_axes, setting_text, table_labels
 from qtbench.report.collect import Cell
+from qtbench.report.pairing import same_setting_baseline
 
 ALPHA = "iqa.agreement.alpha"
 SIGMA = "iqa.agreement.sigma"
@@ -58,10 +59,8 @@ def _values(setting: tuple, others: list[int]) -> tuple:
 
 
 def _baseline_variant(path: tuple, variants: set[tuple]) -> Optional[tuple]:
-    """The baseline row to pair a path with: of the baseline's rows whose labelled values all agree with the
-    path's, the most specific (Mean Teacher trained with the same loss weighting or exposure), else the plain."""
-    fits = [v for v in variants if all(b is None or b == p for b, p in zip(v, path))]
-    return max(fits, key=lambda v: sum(b is not None for b in v), default=None)
+    """The baseline row to pair a path with (``pairing.same_setting_baseline`` over setting tuples)."""
+    return same_setting_baseline(path, [(v, v) for v in sorted(variants, key=repr)])
 
 
 def mixing_paths(cells: list[Cell], table: dict, baseline: str

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from qtbench.errors import UserError
 from qtbench.report.aggregate import Agg, aggregate, versus
 from qtbench.report.collect import Cell, SweepRuns
+from qtbench.report.pairing import same_setting_baseline
 
 METRIC = "metric"
 # direction of ad-hoc --metric keys not listed in the sweep's table (substring -> higher is better)
@@ -266,9 +267,10 @@ def _baseline_row(baseline: Optional[str], row: Entry, rows: list[Entry]) -> Opt
             return named[0] if named else None
         # several baseline rows (Mean Teacher also under the official weighting): the one trained the same way,
         # i.e. whose other values, where it has them, are the row's; of those the most specific
-        fits = [r for r in named if all(b is None or b == "default" or str(b) == str(v) or str(b) == str(baseline)
-                                        for b, v in zip(r.key, row.key))]
-        return max(fits, key=lambda r: sum(b is not None and str(b) != str(baseline) for b in r.key), default=named[0])
+        unset = lambda b: b is None or b == "default" or str(b) == str(baseline)  # noqa: E731
+        fit = same_setting_baseline([str(v) for v in row.key],
+                                    [(r, [None if unset(b) else str(b) for b in r.key]) for r in named])
+        return fit if fit is not None else named[0]
     methods = [str(v) for v in row.key if isinstance(v, str) and "+" in v]
     if not methods:
         return None
