@@ -130,6 +130,22 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cells_from_file(item: str, name: str, runs: Path, folder: Path) -> list[dict]:
+    """The cells of a sweep no `qtbench sweep` has run in this runs folder yet (e.g. its finished runs came in
+    by `qtbench archive import`): expanded from its file, ``item`` itself or ``sweeps/NAME.yaml``, writing nothing."""
+    from qtbench.launch.sweep import load_cells
+    from qtbench.launch.sweep_file import load_sweep
+
+    path = Path(item) if item.endswith((".yaml", ".yml")) else Path("sweeps") / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.name for p in folder.parent.glob("*") if (p / "cells.json").exists())
+        raise UserError(f"no sweep {name!r} in {folder.parent} (known: {', '.join(known) or 'none'}) and no "
+                        f"sweep file {path}; name the file (`qtbench sweep status sweeps/{name}.yaml`) or run "
+                        "`qtbench sweep FILE` first")
+    print(f"(cells expanded from {path} at its own scale: no `qtbench sweep` has run it in {runs} yet)")
+    return load_cells(load_sweep(str(path)), runs, write_cache=False)
+
+
 def command_line() -> str:
     """This invocation as a shell command, named ``qtbench`` however it was started (``python -m ...``)."""
     return shlex.join(["qtbench", *sys.argv[1:]])
@@ -167,9 +183,7 @@ def status(args: argparse.Namespace) -> int:
     try:
         cells = json.loads((folder / "cells.json").read_text())["cells"]
     except (OSError, ValueError, KeyError):
-        known = sorted(p.name for p in folder.parent.glob("*") if (p / "cells.json").exists())
-        raise UserError(f"no sweep {name!r} in {folder.parent} (known: {', '.join(known) or 'none'}); "
-                        "run `qtbench sweep FILE` first") from None
+        cells = _cells_from_file(args.items[0], name, Path(args.runs_dir), folder)
     statuses = sweep_state.cell_statuses(cells)
     (print_rows if args.rows else print_cells)(cells, statuses)
     counts = {s: sum(st.status == s for st in statuses) for s in sweep_state.STATUSES}
