@@ -164,8 +164,14 @@ ORACLE_NOTE = (f"{ORACLE_MARK}: trained with a reward that reads the hidden clea
 
 
 def oracle_reward(c: Cell) -> bool:
-    """The cell's run trained with an oracle reward (MLflow tag ``qtbench.oracle_reward``)."""
-    return c.run is not None and c.run.tags.get("qtbench.oracle_reward") == "true"
+    """The cell's run trained with an oracle reward (MLflow tag ``qtbench.oracle_reward``); a cell with no run
+    yet by its label: ``iqa.agreement.alpha > 0`` mixes in the oracle, so its row is marked before any seed lands."""
+    if c.run is not None:
+        return c.run.tags.get("qtbench.oracle_reward") == "true"
+    try:
+        return float(c.labels.get("iqa.agreement.alpha") or 0.0) > 0.0
+    except (TypeError, ValueError):
+        return False
 
 
 def _match(c: Cell, axes: tuple[str, ...], entry: Entry) -> bool:

@@ -197,3 +197,18 @@ def test_each_row_is_compared_with_the_baseline_row_trained_the_same_way():
     assert vs["mt+qcond+pref / 0.0 / w_sup 2.5 + PL sum (official weighting) / 500"] == pytest.approx(0.6)
     assert vs["mt+qcond+pref"] == pytest.approx(0.9)
     assert "trained the same way" in table.baseline
+
+
+def test_an_oracle_mixing_row_is_marked_before_any_of_its_seeds_lands():
+    """Rows are marked [ORACLE reward] from the runs' tags; a row none of whose cells has run yet is marked from
+    its alpha label, so a half-finished table never shows an unmarked oracle row."""
+    spec = load_sweep(next(p for p in SWEEPS if p.stem == "reward_agreement"))
+    pending = {i for i, c in enumerate(spec.cells) if dict(c.labels).get("method") == "colabator"}
+    runs = _runs(spec, lambda i, c: None if i in pending else "FINISHED")
+    for c in runs.cells:
+        if c.run is not None and float(c.labels.get("iqa.agreement.alpha") or 0) > 0:
+            c.run.tags["qtbench.oracle_reward"] = "true"
+    rows = build(runs, spec.table, spec.name, parse_metrics(spec.table)).blocks[0].rows
+    colabator = {r.label: r.oracle for r in rows if r.label.startswith("colabator")}
+    assert colabator and all(v == ("[ORACLE reward]" in k) for k, v in colabator.items())
+    assert [k for k, v in colabator.items() if not v] == ["colabator / 0.0 / 0.0"]
