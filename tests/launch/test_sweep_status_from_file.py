@@ -27,6 +27,6 @@ def test_status_expands_the_sweep_file_and_writes_nothing(tmp_path):
 
 
 def test_status_of_an_unknown_sweep_says_how_to_name_its_file(tmp_path):
-    out = run_cli("sweep", "status", "nosuch", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    out = run_cli("sweep", "status", "NOSUCH", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "no sweep file sweeps/nosuch.yaml" in out.stderr and out.stderr.count("\n") == 1
+    assert "no sweep file sweeps/NOSUCH.yaml" in out.stderr and out.stderr.count("\n") == 1
