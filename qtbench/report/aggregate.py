@@ -28,6 +28,7 @@ class Agg:
         failed / running: cells whose run failed (or was killed) / is still running.
         per_seed: ``{seed: value}`` of the finished runs.
         cross_machine: (paired differences) seeds whose two runs ran on different CPU models.
+        machine_unknown: (paired differences) seeds where only one of the two runs records its CPU model.
     """
 
     expected: int
@@ -43,6 +44,9 @@ class Agg:
     # paired differences only: seeds whose two runs ran on different CPU models (their ``cpu`` tags differ);
     # training results move with the CPU model, so such a pair mixes that spread into the difference
     cross_machine: frozenset[int] = frozenset()
+    # paired differences only: seeds where one run names its CPU model and the other does not (it predates the
+    # ``cpu`` tag), so whether the pair crosses machines is not known
+    machine_unknown: frozenset[int] = frozenset()
 
     @property
     def missing(self) -> bool:
@@ -113,6 +117,7 @@ def versus(cells: list[Cell], baseline: list[Cell], key: str, paired: bool = Fal
     agg = summarise(dict(sorted(diff.items())), cells, unmeasured=len(done) - len(diff))
     agg.cross_machine = frozenset(s for s in diff if _cpu(cells, s) and _cpu(baseline, s)
                                   and _cpu(cells, s) != _cpu(baseline, s))
+    agg.machine_unknown = frozenset(s for s in diff if bool(_cpu(cells, s)) != bool(_cpu(baseline, s)))
     return agg
 
 

@@ -11,6 +11,7 @@ from qtbench.report import fmt
 from qtbench.report.layout import Block, Table
 
 CROSS = "†"  # a paired difference whose two runs ran on different CPU models
+UNKNOWN = "?"  # a paired difference one of whose runs does not record its CPU model
 
 
 def _positions(block: Block, key: str) -> list[tuple[int, int]]:
@@ -36,14 +37,21 @@ def _grid(table: Table, block: Block, positions: list[tuple[int, int]], vs: bool
         label = f"*{label}*" if row.control else label
         values = aggs[(ri, ci)].per_seed
         signed = True if vs else m.signed
-        mixed = aggs[(ri, ci)].cross_machine
-        out = [fmt.num(values[s], m.digits, signed) + (CROSS if s in mixed else "") if s in values else fmt.MISSING
+        agg = aggs[(ri, ci)]
+        out = [fmt.num(values[s], m.digits, signed) + _machine_mark(agg, s) if s in values else fmt.MISSING
                for s in table.seeds]
         lines.append("| " + " | ".join([label.replace("|", "\\|"), *out]) + " |")
     if any(aggs[pos].cross_machine for pos in positions):
         lines += ["", f"{CROSS}: the two runs of this pair ran on different CPU models (their `cpu` tags); training "
                   "results move with the CPU model, so the difference carries that spread too."]
+    if any(aggs[pos].machine_unknown for pos in positions):
+        lines += ["", f"{UNKNOWN}: one run of this pair predates the `cpu` tag, so whether the pair ran on one CPU "
+                  "model is not recorded."]
     return lines + [""]
+
+
+def _machine_mark(agg, seed: int) -> str:
+    return CROSS if seed in agg.cross_machine else UNKNOWN if seed in agg.machine_unknown else ""
 
 
 def render_md(table: Table, corner: str = "Row") -> list[str]:

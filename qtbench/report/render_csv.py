@@ -11,7 +11,7 @@ from qtbench.report.layout import Table
 FIELDS = ("block", "row", "column", "metric", "label", "higher_better", "expected", "found", "unmeasured", "failed",
           "running", "mean", "std", "ci95_low", "ci95_high", "mark", "baseline", "vs_mean", "vs_std", "vs_ci95_low",
           "vs_ci95_high", "vs_found", "reference", "minus_reference", "per_seed", "vs_per_seed",
-          "vs_cross_machine_seeds")
+          "vs_cross_machine_seeds", "vs_machine_unknown_seeds")
 
 
 def _f(x) -> str:
@@ -36,5 +36,6 @@ def render(table: Table, corner: str) -> str:  # noqa: ARG001 - same signature a
                         vs.found if vs else "", _f(ref), _f(agg.mean - ref if ref is not None else None),
                         ";".join(f"{s}:{_f(v)}" for s, v in agg.per_seed.items()),
                         ";".join(f"{s}:{_f(v)}" for s, v in vs.per_seed.items()) if vs else "",
-                        ";".join(map(str, sorted(vs.cross_machine))) if vs else ""])
+                        ";".join(map(str, sorted(vs.cross_machine))) if vs else "",
+                        ";".join(map(str, sorted(vs.machine_unknown))) if vs else ""])
     return buf.getvalue()

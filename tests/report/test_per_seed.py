@@ -83,3 +83,25 @@ def test_a_pair_from_two_cpu_models_is_marked(tmp_path):
     md = render_md.render(table, "Method")
     assert "| mt+qcond | +0.40† | +0.45 | — |" in md and "different CPU models" in md
     assert "+0.50†" not in md  # values themselves are not pairs
+
+
+def test_a_pair_with_one_untagged_run_is_marked_unknown(tmp_path):
+    """mt's seed 1 predates the `cpu` tag, mt+qcond's seed 1 names its CPU: that pair is `?`, not a clean pair;
+    seed 0, where both name the same CPU, has no mark. The CSV lists the seed too."""
+    from qtbench.report import render_csv
+
+    spec = _spec(tmp_path)
+    cells = []
+    for i, c in enumerate(spec.cells):
+        labels = dict(c.labels)
+        v = VALUES.get((labels["method"], c.seed))
+        tags = {} if (labels["method"], c.seed) == ("mt", 1) else {"cpu": "AMD EPYC"}
+        run = None if v is None else RunRecord(f"r{i}", "FINISHED", i, i + 1, {"delta/student-base/target_psnr": v},
+                                                {}, tags)
+        cells.append(Cell(i, labels, f"h{i}", run))
+    table = build(SweepRuns(spec.name, "sqlite:///x", "p", cells), spec.table, spec.name, parse_metrics(spec.table))
+    md = render_md.render(table, "Method")
+    assert "| mt+qcond | +0.40 | +0.45? | — |" in md and "predates the `cpu` tag" in md
+    assert "†" not in md.split("Per seed")[1]
+    csv = render_csv.render(table, "Method")
+    assert csv.splitlines()[0].endswith(",vs_machine_unknown_seeds") and csv.rstrip().splitlines()[-1].endswith(",1")
