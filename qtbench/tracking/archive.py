@@ -139,7 +139,7 @@ def export_sweep(name: str, uri: str, dest: Path, parent_id: Optional[str] = Non
     atomic.write_json(Path(dest) / SWEEP_FILE, {
         # an archive of an imported sweep names the original parent, as its runs name their original runs
         "format": FORMAT, "name": name, "parent_run_id": parent.data.tags.get(IMPORTED_FROM) or parent.info.run_id,
-        "parent_tags": dict(sorted(parent.data.tags.items())), "parent_params": dict(sorted(parent.data.params.items())),
+        "parent_tags": _original_tags(parent.data.tags), "parent_params": dict(sorted(parent.data.params.items())),
         "sweep": json.loads(sweep_json) if sweep_json else None,
     })
     experiments: dict[str, str] = {}

@@ -268,11 +268,13 @@ def test_archive_carries_a_sweep_to_another_runs_folder(swept, tmp_path):
     # exported again from the importing store, to a new folder and over the archive itself: the same records,
     # byte for byte (original run ids and parents, no import tags), so a carried archive does not churn
     records = {p.relative_to(arch): p.read_bytes() for p in arch.rglob("*.json") if p.name != "sweep.json"}
+    parent_tags = json.loads((arch / "sweep.json").read_text())["parent_tags"]
     again = tmp_path / "again"
     for dest in (again, arch):
         out = run_cli("archive", "export", "rep", "--runs-dir", "runs", "--to", str(dest), cwd=other)
         assert out.returncode == 0, out.stderr
         assert {p.relative_to(dest): p.read_bytes() for p in dest.rglob("*.json") if p.name != "sweep.json"} == records
+        assert json.loads((dest / "sweep.json").read_text())["parent_tags"] == parent_tags  # no import tag either
 
 
 def test_archive_import_refuses_a_record_that_names_a_folder_outside(tmp_path):
