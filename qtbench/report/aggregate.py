@@ -115,9 +115,9 @@ def versus(cells: list[Cell], baseline: list[Cell], key: str, paired: bool = Fal
     # a seed is unmeasured when both runs finished and still give no pair; a failed baseline run is not that
     done = {c.seed for c in cells if c.status == "done"} & {c.seed for c in baseline if c.status == "done"}
     agg = summarise(dict(sorted(diff.items())), cells, unmeasured=len(done) - len(diff))
-    agg.cross_machine = frozenset(s for s in diff if _cpu(cells, s) and _cpu(baseline, s)
-                                  and _cpu(cells, s) != _cpu(baseline, s))
-    agg.machine_unknown = frozenset(s for s in diff if bool(_cpu(cells, s)) != bool(_cpu(baseline, s)))
+    cpus = {s: (_cpu(cells, s), _cpu(baseline, s)) for s in diff}  # each seed's pair of CPU models, looked up once
+    agg.cross_machine = frozenset(s for s, (a, b) in cpus.items() if a and b and a != b)
+    agg.machine_unknown = frozenset(s for s, (a, b) in cpus.items() if bool(a) != bool(b))
     return agg
 
 
