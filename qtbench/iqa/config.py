@@ -202,7 +202,13 @@ def uses_fidelity(cfg: Any) -> bool:
     else:
         preset = resolve_preset(iqa.preset, cfg.scale) if iqa.preset != AUTO or cfg.scale in AUTO_PRESET else ""
         names = [m.name for m in PRESETS.get(preset, [])]
-    return float(iqa.agreement.alpha) > 0 or "fidelity" in names
+    return reads_hidden_targets(iqa.agreement.alpha, names)
+
+
+def reads_hidden_targets(alpha: Any, member_names: Any) -> bool:
+    """The one rule that makes a reward an oracle: the ``fidelity`` score is mixed in (``alpha > 0``) or is a
+    member. Runs apply it to their resolved config (:func:`uses_fidelity`); tables to a pending cell's labels."""
+    return float(alpha or 0.0) > 0 or "fidelity" in member_names
 
 
 def validate_agreement(cfg: Any) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from qtbench.errors import UserError
+from qtbench.iqa.config import reads_hidden_targets
 from qtbench.report.aggregate import Agg, aggregate, versus
 from qtbench.report.collect import Cell, SweepRuns
 from qtbench.report.pairing import same_setting_baseline
@@ -168,8 +169,8 @@ def oracle_reward(c: Cell) -> bool:
     yet by its label: ``iqa.agreement.alpha > 0`` mixes in the oracle, so its row is marked before any seed lands."""
     if c.run is not None:
         return c.run.tags.get("qtbench.oracle_reward") == "true"
-    try:
-        return float(c.labels.get("iqa.agreement.alpha") or 0.0) > 0.0
+    try:  # a sweep's labels name its axes, never a member list: alpha is all a pending cell can tell
+        return reads_hidden_targets(c.labels.get("iqa.agreement.alpha"), ())
     except (TypeError, ValueError):
         return False
 

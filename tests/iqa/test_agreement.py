@@ -60,6 +60,16 @@ def test_bad_knobs_fail_at_compose(overrides, message):
         compose_run("mt+qcond", "dehaze", scale="smoke", overrides=overrides)
 
 
+@pytest.mark.parametrize("alpha, members, oracle", [
+    (0.0, ["niqe", "degprob"], False), (None, [], False), (0.25, ["niqe"], True), ("1.0", [], True),
+    (0.0, ["niqe", "fidelity"], True)])
+def test_one_rule_says_which_reward_reads_hidden_targets(alpha, members, oracle):
+    """The rule runs (uses_fidelity) and tables (a pending cell's alpha label) share: mixed in or a member."""
+    from qtbench.iqa.config import reads_hidden_targets
+
+    assert reads_hidden_targets(alpha, members) is oracle
+
+
 def test_oracle_on_own_unlabelled_data_is_one_line_exit_2(tmp_path):
     folder = tmp_path / "hazy"
     folder.mkdir()
