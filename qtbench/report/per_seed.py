@@ -35,9 +35,9 @@ def _grid(table: Table, block: Block, positions: list[tuple[int, int]], vs: bool
         row = block.rows[ri]
         label = f"{row.label} / {block.columns[ci].label}" if many else row.label
         label = f"*{label}*" if row.control else label
-        values = aggs[(ri, ci)].per_seed
-        signed = True if vs else m.signed
         agg = aggs[(ri, ci)]
+        values = agg.per_seed
+        signed = True if vs else m.signed
         out = [fmt.num(values[s], m.digits, signed) + _machine_mark(agg, s) if s in values else fmt.MISSING
                for s in table.seeds]
         lines.append("| " + " | ".join([label.replace("|", "\\|"), *out]) + " |")
@@ -51,6 +51,7 @@ def _grid(table: Table, block: Block, positions: list[tuple[int, int]], vs: bool
 
 
 def _machine_mark(agg, seed: int) -> str:
+    """The seed's mark in a paired row: † across CPU models, ? where one run does not record its CPU, else none."""
     return CROSS if seed in agg.cross_machine else UNKNOWN if seed in agg.machine_unknown else ""
 
 
